@@ -1,0 +1,35 @@
+# Two commands: `make run` (set up, then the whole default pipeline with `dvc repro`) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(abspath $(VENV))/bin
+STAMP  := $(VENV)/.installed
+
+# The offline default never needs the Hugging Face Hub; `make run HF_HUB_OFFLINE=0` for hub models.
+export HF_HUB_OFFLINE ?= 1
+export PATH := $(BIN):$(PATH)
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup run test lint clean-runs
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: setup
+	@start=$$(date +%s); export XSTILTS_RUN_STARTED=$$start; \
+	$(BIN)/dvc repro && \
+	$(BIN)/xstilts summary && \
+	$(BIN)/xstilts champions && \
+	echo "dvc status: $$($(BIN)/dvc status -q && echo clean || echo CHANGED)" && \
+	echo "make run: pipeline took $$(( $$(date +%s) - start )) s (set-up not included)"
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks

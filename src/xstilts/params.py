@@ -1,0 +1,92 @@
+"""``params.yaml``, read and checked: a wrong value fails with one sentence naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from xstilts.errors import XstiltsError
+from xstilts.paths import repo_root
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelParams(_Strict):
+    name: str = Field(min_length=1)
+
+
+class DataParams(BaseModel):
+    model_config = ConfigDict(extra="allow")  # one sub-dict per task, checked by the task itself
+    source: Literal["offline", "hub"] = "offline"
+
+    def for_task(self, task: str) -> dict[str, Any]:
+        value = (self.model_extra or {}).get(task, {})
+        if not isinstance(value, dict):
+            raise XstiltsError(f"params.yaml: data.{task} must be a mapping of settings, got {value!r}.")
+        return dict(value)
+
+
+class TrainParams(_Strict):
+    tasks: list[str] = Field(min_length=1)
+    lr: float = Field(gt=0, lt=1)
+    epochs: float = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    max_length: int = Field(ge=8, le=4096)
+    warmup_ratio: float = Field(ge=0, le=1)
+    eval_every: int = Field(gt=0)
+    patience: int = Field(ge=1)
+    freeze_embeddings: bool = False
+    bf16: bool = False
+
+
+class TargetParams(TrainParams):
+    inits: list[str] = Field(min_length=1)
+
+
+class RetrieveParams(_Strict):
+    tasks: list[str] = Field(min_length=1)
+    encoders: list[str] = Field(min_length=1)
+    layer: int = -1
+    max_length: int = Field(ge=8, le=4096)
+    batch_size: int = Field(gt=0)
+
+
+class PromoteParams(_Strict):
+    metric: str = Field(min_length=1)
+
+
+class Params(_Strict):
+    seed: int = Field(ge=0)
+    model: ModelParams
+    data: DataParams
+    intermediate: TrainParams
+    target: TargetParams
+    retrieve: RetrieveParams
+    promote: PromoteParams
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(p) for p in error["loc"])
+    return f"params.yaml: {where}: {error['msg']} (got {error.get('input')!r})."
+
+
+def load_params(path: Path | None = None) -> Params:
+    """Read and validate ``params.yaml`` (default: at the repository root)."""
+    path = path or repo_root() / "params.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise XstiltsError(f"No params.yaml at {path}; run from the project root.") from exc
+    except yaml.YAMLError as exc:
+        raise XstiltsError(f"params.yaml is not valid YAML: {exc}".replace("\n", " ")) from exc
+    if not isinstance(raw, dict):
+        raise XstiltsError("params.yaml must be a mapping of stage names to settings.")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise XstiltsError(_describe(exc.errors()[0])) from exc

@@ -1,0 +1,208 @@
+"""Promote the best target run to the model registry: ``xstilts-<task>`` with alias ``champion``.
+
+A new version is registered only when a finished target run beats the current champion on the chosen metric
+(strictly). The champion's metric name and value are kept as version tags, so the comparison needs no run lookup.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Run
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from xstilts.errors import XstiltsError
+from xstilts.tracking import configure, tracking_uri
+
+PREFIX = "xstilts-"
+ALIAS = "champion"
+DEFAULT_METRIC = "dev_accuracy_zeroshot"
+COPIED_RUN_TAGS = ("intermediate_tasks", "data_source", "model", "seed")
+NETWORK_HINTS = ("Connection refused", "timed out", "Name or service not known", "Failed to resolve", "SSLError")
+
+
+@dataclass
+class PromotionResult:
+    target: str
+    registered_name: str
+    promoted: bool
+    version: int | None
+    run_id: str
+    metric_value: float
+    previous_value: float | None
+    reason: str
+
+
+def registered_name(target_task: str) -> str:
+    return f"{PREFIX}{target_task}"
+
+
+@contextmanager
+def _registry_errors() -> Iterator[None]:
+    """Turn tracking-server / registry failures into one user-facing sentence naming the tracking URI."""
+    try:
+        yield
+    except XstiltsError:
+        raise
+    except (MlflowException, OSError) as exc:  # requests' ConnectionError is an OSError
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        known = [hint for hint in NETWORK_HINTS if hint.lower() in detail.lower()]
+        if known:
+            detail = known[0].lower()
+        elif len(detail) > 200:
+            detail = detail[:197] + "..."
+        raise XstiltsError(
+            f"The MLflow tracking server/registry at {tracking_uri()} failed ({detail}); "
+            "check MLFLOW_TRACKING_URI and that the server is running."
+        ) from exc
+
+
+def _candidates(client: MlflowClient, exp_id: str, target_task: str, metric: str) -> list[Run]:
+    if "'" in target_task:
+        raise XstiltsError(f"Invalid task name {target_task!r}.")
+    query = f"tags.phase = 'target' AND tags.target_task = '{target_task}' AND attributes.status = 'FINISHED'"
+    runs, token = [], None
+    while True:
+        page = client.search_runs([exp_id], query, max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            break
+    return [
+        r
+        for r in runs
+        if metric in r.data.metrics and not math.isnan(r.data.metrics[metric]) and r.data.tags.get("model_uri")
+    ]
+
+
+def _champion(client: MlflowClient, name: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, ALIAS)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+
+
+def _champion_value(client: MlflowClient, champion: ModelVersion, metric: str) -> float | None:
+    """The champion's value of ``metric``: from its version tags, else (other metric) from its source run."""
+    tags = champion.tags or {}
+    if tags.get("metric") == metric and "metric_value" in tags:
+        return float(tags["metric_value"])
+    run_id = tags.get("source_run") or champion.run_id
+    if not run_id:
+        return None
+    return client.get_run(run_id).data.metrics.get(metric)
+
+
+def promote(target_task: str, metric: str = DEFAULT_METRIC) -> PromotionResult:
+    """Register the best finished target run of ``target_task`` and make it champion if it beats the current one."""
+    name = registered_name(target_task)
+    with _registry_errors():
+        exp_id = configure()
+        client = MlflowClient()
+        runs = _candidates(client, exp_id, target_task, metric)
+        if not runs:
+            raise XstiltsError(
+                f"No finished target runs for {target_task} with metric {metric}; "
+                f"run `mlflow run . -e target -P task={target_task}` first."
+            )
+        # highest metric wins; on a tie the earlier run (it was there first)
+        best = min(runs, key=lambda r: (-r.data.metrics[metric], r.info.start_time or 0, r.info.run_id))
+        value = float(best.data.metrics[metric])
+        run_id = best.info.run_id
+
+        def kept(version: int, previous: float | None, reason: str) -> PromotionResult:
+            return PromotionResult(target_task, name, False, version, run_id, value, previous, reason)
+
+        champion = _champion(client, name)
+        previous = None
+        if champion is not None:
+            previous = _champion_value(client, champion, metric)
+            version = int(champion.version)
+            if (champion.tags or {}).get("source_run", champion.run_id) == run_id:
+                return kept(version, previous, f"run {run_id} is already the champion (version {version}).")
+            if previous is not None and value <= previous:
+                return kept(
+                    version,
+                    previous,
+                    f"best run {run_id} has {metric}={value:.4f}, not better than champion version {version} "
+                    f"({previous:.4f}).",
+                )
+        tags = {k: best.data.tags[k] for k in COPIED_RUN_TAGS if k in best.data.tags}
+        tags.update({"metric": metric, "metric_value": repr(value), "source_run": run_id, "target_task": target_task})
+        created = mlflow.register_model(best.data.tags["model_uri"], name, tags=tags)
+        new_version = int(created.version)
+        client.set_registered_model_alias(name, ALIAS, str(new_version))
+        if champion is None:
+            reason = f"no champion yet; version {new_version} from run {run_id} ({metric}={value:.4f}) is champion."
+        elif previous is None:
+            reason = f"champion version {champion.version} has no {metric}; version {new_version} replaces it."
+        else:
+            reason = (
+                f"run {run_id} ({metric}={value:.4f}) beats champion version {champion.version} ({previous:.4f}); "
+                f"version {new_version} is champion."
+            )
+        return PromotionResult(target_task, name, True, new_version, run_id, value, previous, reason)
+
+
+def champions() -> list[dict]:
+    """One row per ``xstilts-*`` registered model that has a champion, sorted by target task."""
+    rows = []
+    with _registry_errors():
+        configure()
+        client = MlflowClient()
+        models, token = [], None
+        while True:
+            page = client.search_registered_models(f"name LIKE '{PREFIX}%'", max_results=100, page_token=token)
+            models.extend(page)
+            token = page.token
+            if not token:
+                break
+        for rm in models:
+            version = (rm.aliases or {}).get(ALIAS)
+            if version is None:
+                continue
+            mv = client.get_model_version(rm.name, str(version))
+            tags = mv.tags or {}
+            value = tags.get("metric_value")
+            rows.append(
+                {
+                    "target": rm.name[len(PREFIX) :],
+                    "registered_name": rm.name,
+                    "version": int(mv.version),
+                    "metric": tags.get("metric", ""),
+                    "metric_value": float(value) if value is not None else None,
+                    "source_run": tags.get("source_run") or mv.run_id or "",
+                    "intermediate_tasks": tags.get("intermediate_tasks", ""),
+                }
+            )
+    return sorted(rows, key=lambda r: r["target"])
+
+
+def format_champions(rows: list[dict]) -> str:
+    """An aligned text table of :func:`champions` rows (or a one-line note when there are none)."""
+    if not rows:
+        return "No champions registered yet; run `xstilts promote` after a target run."
+    header = ["target", "version", "metric", "value", "intermediate_tasks", "source_run"]
+    body = [
+        [
+            str(r["target"]),
+            str(r["version"]),
+            str(r["metric"]),
+            "" if r["metric_value"] is None else f"{r['metric_value']:.4f}",
+            str(r["intermediate_tasks"]) or "-",
+            str(r["source_run"]),
+        ]
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""MLflow set-up: a sqlite store at the repository root, artifacts under ``mlruns/``, runs that fail say why."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+
+from xstilts.paths import main_root
+
+EXPERIMENT = "xstilts"
+
+
+def tracking_uri() -> str:
+    """``$MLFLOW_TRACKING_URI``, else ``sqlite:///<checkout>/mlflow.db`` (absolute, so temp DVC workspaces share it)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{main_root() / 'mlflow.db'}"
+
+
+def configure() -> str:
+    """Point MLflow (and child processes) at the project's store and experiment; return the experiment id."""
+    uri = tracking_uri()
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    mlflow.set_tracking_uri(uri)
+    if exp_id := os.environ.get("MLFLOW_EXPERIMENT_ID"):
+        return exp_id
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        artifacts = (main_root() / "mlruns").as_uri()
+        exp_id = mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts)
+    else:
+        exp_id = experiment.experiment_id
+    os.environ["MLFLOW_EXPERIMENT_ID"] = exp_id
+    return exp_id
+
+
+@contextmanager
+def phase_run(phase: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]:
+    """Start (or, under ``mlflow run``, continue) a run; on any error tag the reason and end it FAILED."""
+    exp_id = configure()
+    run = mlflow.start_run(experiment_id=exp_id) if not os.environ.get("MLFLOW_RUN_ID") else mlflow.start_run()
+    try:
+        mlflow.set_tags({"phase": phase, "python": platform.python_version(), **tags})
+        mlflow.log_params({k: _param(v) for k, v in params.items()})
+        yield run
+    except BaseException as exc:
+        reason = str(exc).strip() or type(exc).__name__
+        mlflow.set_tag("failure_reason", reason[:5000])
+        mlflow.end_run(status="FAILED" if not isinstance(exc, KeyboardInterrupt) else "KILLED")
+        raise
+    else:
+        mlflow.end_run(status="FINISHED")
+
+
+def _param(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
+def write_metrics_json(path: Path, metrics: dict[str, Any]) -> None:
+    """Write a DVC metrics file atomically and log it as a run artifact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    tmp.replace(path)
+    mlflow.log_artifact(str(path))

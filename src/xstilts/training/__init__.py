@@ -1,0 +1,1 @@
+"""Training: features, the accelerate loop and evaluation."""

@@ -1,0 +1,61 @@
+"""Each MLflow entry point, called as a function on tiny fixtures with a tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pytest
+
+from xstilts.pipeline.phases import run_intermediate, run_retrieve, run_target
+
+
+def _last_run(phase: str):
+    runs = mlflow.search_runs(
+        experiment_names=["xstilts"], filter_string=f"tags.phase = '{phase}'", output_format="list"
+    )
+    return max(runs, key=lambda r: r.info.start_time)
+
+
+def test_intermediate_logs_metrics_tags_and_artifacts(project):
+    metrics = run_intermediate("vitaminc")
+    assert 0.0 <= metrics["dev_accuracy_en"] <= 1.0
+    assert (project / "models/intermediate/vitaminc/encoder/config.json").exists()
+    saved = json.loads((project / "metrics/intermediate/vitaminc.json").read_text())
+    assert saved["test_accuracy_en"] == pytest.approx(metrics["test_accuracy_en"])
+    run = _last_run("intermediate")
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["intermediate_tasks"] == "vitaminc"
+    assert run.data.tags["seed"] == "13"
+    assert run.data.params["lr"] == "0.001"
+    assert "vitaminc_train_loss" in run.data.metrics
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"model", "predictions", "vitaminc.json"} <= artifacts
+
+
+def test_target_reports_every_language_and_is_reproducible(project):
+    first = run_target("multiemo", "none")
+    assert {"test_accuracy_en", "test_accuracy_de", "test_accuracy_pl", "dev_accuracy_zeroshot"} <= set(first)
+    zero_shot = (first["dev_accuracy_de"] + first["dev_accuracy_pl"]) / 2
+    assert first["dev_accuracy_zeroshot"] == pytest.approx(zero_shot)
+    second = run_target("multiemo", "none")
+    for key in first:
+        if "accuracy" in key:
+            assert second[key] == pytest.approx(first[key]), key
+    run = _last_run("target")
+    assert run.data.tags["target_task"] == "multiemo"
+    assert run.data.tags["intermediate_tasks"] == "none"
+    assert run.data.tags["model_uri"]
+
+
+def test_target_from_intermediate_loads_its_encoder(project):
+    run_intermediate("vitaminc")
+    metrics = run_target("multiemo", "vitaminc")
+    assert "test_accuracy_pl" in metrics
+    assert _last_run("target").data.tags["intermediate_tasks"] == "vitaminc"
+
+
+def test_retrieve_finds_translations(project):
+    metrics = run_retrieve("udhr", "none")
+    assert set(metrics) >= {"test_accuracy_de", "test_accuracy_pl", "test_accuracy_zeroshot"}
+    assert all(0.0 <= v <= 1.0 for k, v in metrics.items() if "accuracy" in k)

@@ -1,0 +1,140 @@
+"""Promotion to the model registry: champion alias, strict improvement, no-ops, listing and clear errors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from xstilts.encoder.loading import load_encoder
+from xstilts.errors import XstiltsError
+from xstilts.modeling import HeadSpec, MultiTaskModel, save_model
+from xstilts.registry import champions, format_champions, promote
+from xstilts.serving import log_classifier
+from xstilts.tracking import configure
+
+LABELS = ["negative", "neutral", "positive", "ambivalent"]
+METRIC = "dev_accuracy_zeroshot"
+
+
+def build_model_dir(encoder_dir: Path, out_dir: Path) -> Path:
+    tokenizer, encoder = load_encoder(str(encoder_dir))
+    model = MultiTaskModel(encoder, [HeadSpec("multiemo", "classification", LABELS)])
+    return save_model(model, tokenizer, out_dir, extra={"max_length": 32})
+
+
+def fake_target_run(
+    model_dir: Path, value: float | None, task: str = "multiemo", status: str = "FINISHED", log_model: bool = True
+) -> str:
+    """A target-phase run as the pipeline leaves it: tags, the zero-shot metric, the pyfunc model and its URI tag."""
+    with mlflow.start_run(experiment_id=configure()) as run:
+        mlflow.set_tags(
+            {
+                "phase": "target",
+                "target_task": task,
+                "intermediate_tasks": "xnli_en,paws_en",
+                "data_source": "offline",
+                "model": "tiny-bert",
+                "seed": "13",
+            }
+        )
+        if value is not None:
+            mlflow.log_metric(METRIC, value)
+        if log_model:
+            mlflow.set_tag("model_uri", log_classifier(model_dir, "multiemo"))  # the one head we have
+    if status != "FINISHED":
+        MlflowClient().set_terminated(run.info.run_id, status=status)
+    return run.info.run_id
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_encoder_dir, tmp_path_factory) -> Path:
+    return build_model_dir(tiny_encoder_dir, tmp_path_factory.mktemp("target") / "model")
+
+
+@pytest.fixture
+def store(mlflow_store, tmp_path, monkeypatch) -> Iterator[str]:
+    """The isolated store, with artifacts under tmp_path and configure()'s env changes undone afterwards."""
+    monkeypatch.setenv("XSTILTS_ROOT", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "")  # configure() sets it; monkeypatch then removes it again
+    configure()  # mlflow.set_tracking_uri() from an earlier test would otherwise win over the env var
+    yield mlflow_store
+    mlflow.set_tracking_uri(None)  # back to following MLFLOW_TRACKING_URI
+
+
+def test_promotion_lifecycle(store, model_dir):
+    client = MlflowClient()
+    first = fake_target_run(model_dir, 0.50)
+    fake_target_run(model_dir, 0.60, status="FAILED")  # failed runs never count
+    fake_target_run(model_dir, 0.90, log_model=False)  # nor runs without a model
+    fake_target_run(model_dir, 0.95, task="xnli")  # nor other targets
+
+    result = promote("multiemo")
+    assert (result.promoted, result.version, result.run_id, result.previous_value) == (True, 1, first, None)
+    assert result.registered_name == "xstilts-multiemo" and result.metric_value == pytest.approx(0.5)
+    champion = client.get_model_version_by_alias("xstilts-multiemo", "champion")
+    assert champion.version in (1, "1")
+    assert champion.tags["source_run"] == first
+    assert champion.tags["metric"] == METRIC and float(champion.tags["metric_value"]) == pytest.approx(0.5)
+    assert champion.tags["intermediate_tasks"] == "xnli_en,paws_en"
+    assert (champion.tags["data_source"], champion.tags["model"]) == ("offline", "tiny-bert")
+
+    # the same best run again: nothing happens
+    again = promote("multiemo")
+    assert not again.promoted and again.version == 1 and "already the champion" in again.reason
+
+    # a worse (and an equal) run while the champion's run is gone from the candidates: not strictly better
+    client.delete_run(first)
+    fake_target_run(model_dir, 0.40)
+    tie = fake_target_run(model_dir, 0.50)
+    worse = promote("multiemo")
+    assert (worse.promoted, worse.version, worse.run_id) == (False, 1, tie)
+    assert worse.previous_value == pytest.approx(0.5)
+    assert len(client.search_model_versions("name = 'xstilts-multiemo'")) == 1
+
+    # a better run is registered as version 2 and takes the alias
+    better = fake_target_run(model_dir, 0.70)
+    result = promote("multiemo")
+    assert (result.promoted, result.version, result.run_id) == (True, 2, better)
+    assert result.previous_value == pytest.approx(0.5)
+    assert client.get_model_version_by_alias("xstilts-multiemo", "champion").tags["source_run"] == better
+    assert not promote("multiemo").promoted
+
+    rows = champions()
+    assert [(r["target"], r["version"], r["metric"], r["source_run"]) for r in rows] == [
+        ("multiemo", 2, METRIC, better)
+    ]
+    assert rows[0]["metric_value"] == pytest.approx(0.7) and rows[0]["intermediate_tasks"] == "xnli_en,paws_en"
+    table = format_champions(rows)
+    assert "multiemo" in table and "0.7000" in table and better in table
+
+
+def test_no_candidates(store, model_dir):
+    assert champions() == []
+    assert "No champions" in format_champions([])
+    with pytest.raises(XstiltsError, match=r"No finished target runs for multiemo .*-e target -P task=multiemo"):
+        promote("multiemo")
+    fake_target_run(model_dir, None)  # finished, but without the metric
+    with pytest.raises(XstiltsError, match="No finished target runs"):
+        promote("multiemo")
+
+
+def test_unreachable_registry(monkeypatch):
+    uri = "http://127.0.0.1:9"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "")
+    try:
+        for call in (lambda: promote("multiemo"), champions):
+            started = time.time()
+            with pytest.raises(XstiltsError, match=r"at http://127\.0\.0\.1:9 failed") as info:
+                call()
+            assert time.time() - started < 10
+            assert "\n" not in str(info.value)
+    finally:
+        mlflow.set_tracking_uri(None)
