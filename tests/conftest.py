@@ -43,3 +43,12 @@ def project(tmp_path, monkeypatch, tiny_encoder_dir, mlflow_store) -> Path:
     monkeypatch.setenv("XSTILTS_ROOT", str(root))
     monkeypatch.chdir(root)
     return root
+
+
+@pytest.fixture
+def store(mlflow_store) -> Iterator[str]:
+    """The isolated store, configured the way the entry points configure it (experiment "xstilts")."""
+    from xstilts.tracking import configure
+
+    configure()  # mlflow.set_tracking_uri() from an earlier test would otherwise win over the env var
+    yield mlflow_store

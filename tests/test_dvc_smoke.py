@@ -16,15 +16,24 @@ from xstilts.data.sources import PACKAGES, fetch
 REPO = Path(__file__).resolve().parents[1]
 TINY_DATA = {
     "vitaminc": {"train_size": 24, "dev_size": 12, "test_size": 12},
-    "multiemo": {"level": "sentence", "train_domains": ["hotels"], "languages": ["en", "pl", "de"],
-                 "train_size": 24, "dev_size": 6, "test_size": 6},
+    "multiemo": {
+        "level": "sentence",
+        "train_domains": ["hotels"],
+        "languages": ["en", "pl", "de"],
+        "train_size": 24,
+        "dev_size": 6,
+        "test_size": 6,
+    },
     "udhr": {"languages": ["de", "pl"]},
 }
 
 
 def _copy_repo(dest: Path) -> None:
     files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True,
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
         check=True,
     ).stdout.split()
     for name in files:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -54,16 +53,6 @@ def fake_target_run(
 @pytest.fixture(scope="module")
 def model_dir(tiny_encoder_dir, tmp_path_factory) -> Path:
     return build_model_dir(tiny_encoder_dir, tmp_path_factory.mktemp("target") / "model")
-
-
-@pytest.fixture
-def store(mlflow_store, tmp_path, monkeypatch) -> Iterator[str]:
-    """The isolated store, with artifacts under tmp_path and configure()'s env changes undone afterwards."""
-    monkeypatch.setenv("XSTILTS_ROOT", str(tmp_path))
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "")  # configure() sets it; monkeypatch then removes it again
-    configure()  # mlflow.set_tracking_uri() from an earlier test would otherwise win over the env var
-    yield mlflow_store
-    mlflow.set_tracking_uri(None)  # back to following MLFLOW_TRACKING_URI
 
 
 def test_promotion_lifecycle(store, model_dir):

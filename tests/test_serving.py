@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -20,7 +19,6 @@ from xstilts.errors import XstiltsError
 from xstilts.modeling import load_model
 from xstilts.registry import promote
 from xstilts.serving import ClassifierModel, log_classifier
-from xstilts.tracking import configure
 
 TEXTS = ["the hotel was clean", "pokój był brudny", "人人生而自由"]
 CHAMPION = "models:/xstilts-multiemo@champion"
@@ -29,15 +27,6 @@ CHAMPION = "models:/xstilts-multiemo@champion"
 @pytest.fixture(scope="module")
 def model_dir(tiny_encoder_dir, tmp_path_factory) -> Path:
     return build_model_dir(tiny_encoder_dir, tmp_path_factory.mktemp("serving") / "model")
-
-
-@pytest.fixture
-def store(mlflow_store, tmp_path, monkeypatch) -> Iterator[str]:
-    monkeypatch.setenv("XSTILTS_ROOT", str(tmp_path))
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "")
-    configure()  # mlflow.set_tracking_uri() from an earlier test would otherwise win over the env var
-    yield mlflow_store
-    mlflow.set_tracking_uri(None)  # back to following MLFLOW_TRACKING_URI
 
 
 def expected_probs(model_dir: Path, texts: list[str], texts_b: list[str] | None = None) -> np.ndarray:

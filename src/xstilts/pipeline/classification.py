@@ -68,9 +68,7 @@ def train_and_evaluate(
         probs = predict(model, task.name, feats, collator, 2 * cfg.batch_size, bf16)
         gold, pred = np.asarray(feats["labels"]), probs.argmax(-1)
         metrics.update(
-            per_language_accuracy(
-                feats["language"], gold, pred, split, task.train_language, getattr(task, "original_languages", ())
-            )
+            per_language_accuracy(feats["language"], gold, pred, split, task.train_language, task.original_languages)
         )
         predictions.append(
             pd.DataFrame(

@@ -72,6 +72,7 @@ class MultiEmoTask(Task):
     metric = "accuracy"
     labels = LABELS
     languages = LANGUAGES
+    original_languages = ("pl",)  # the other ten are machine translations of the Polish reviews
     packages = ("bigbench",)
     stands_for = "XNLI / PAWS-X style sentence classification (zero-shot cross-lingual)"
     license = "BIG-bench (Apache 2.0); MultiEmo's own terms (Kocoń et al. 2021) are not stated in the bigbench sdist"

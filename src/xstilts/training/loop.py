@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from transformers import get_linear_schedule_with_warmup
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from xstilts.errors import XstiltsError
 from xstilts.modeling import MultiTaskModel
 from xstilts.params import TrainParams
 from xstilts.training.evaluation import predict
@@ -55,6 +56,8 @@ def train_classifier(
     set_seed(seed)
     bf16 = cfg.bf16 and bf16_available()
     accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no")
+    if accelerator.num_processes > 1:
+        raise XstiltsError("Multi-process (DDP) training is not supported yet; launch one process per run.")
     if cfg.freeze_embeddings:
         freeze_embeddings(model)
     generator = torch.Generator().manual_seed(seed)
