@@ -16,6 +16,9 @@ import pyarrow as pa
 
 class Family(StrEnum):
     CLASSIFICATION = "classification"  # single sentence or sentence pair -> one label
+    MULTIPLE_CHOICE = "multiple_choice"  # context + question -> index of the right choice
+    EXTRACTIVE_QA = "extractive_qa"  # context + question -> answer span(s) by character offset
+    TAGGING = "tagging"  # one tag per word (POS, NER)
     BITEXT = "bitext"  # aligned sentence pairs for retrieval (non-English -> English)
 
 
@@ -39,6 +42,28 @@ SCHEMAS: dict[Family, pa.Schema] = {
     Family.CLASSIFICATION: pa.schema(
         _COMMON + [("text_a", pa.string()), ("text_b", pa.string()), ("label", pa.string())]
     ),
+    # label: index into choices
+    Family.MULTIPLE_CHOICE: pa.schema(
+        _COMMON
+        + [
+            ("context", pa.string()),
+            ("question", pa.string()),
+            ("choices", pa.list_(pa.string())),
+            ("label", pa.int64()),
+        ]
+    ),
+    # answers_start[i]: character offset of answers_text[i] in context (context[s:s+len(t)] == t)
+    Family.EXTRACTIVE_QA: pa.schema(
+        _COMMON
+        + [
+            ("context", pa.string()),
+            ("question", pa.string()),
+            ("answers_text", pa.list_(pa.string())),
+            ("answers_start", pa.list_(pa.int64())),
+        ]
+    ),
+    # tags[i] labels tokens[i] (words, not sub-words); tag sets are the task's labels
+    Family.TAGGING: pa.schema(_COMMON + [("tokens", pa.list_(pa.string())), ("tags", pa.list_(pa.string()))]),
     # text: the sentence in `language`; en_text: its English translation (the retrieval target)
     Family.BITEXT: pa.schema(_COMMON + [("text", pa.string()), ("en_text", pa.string())]),
 }
