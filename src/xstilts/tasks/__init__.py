@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from xstilts.errors import XstiltsError
-from xstilts.tasks import hub, multiemo, udhr, vitaminc  # noqa: F401  (modules register their tasks)
 from xstilts.tasks.base import Family, HubTask, Role, Task, registered
+
+# Every module in this package declares (and registers) its task(s): one file per task, as in jiant.
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["Family", "Role", "Task", "get_task", "task_names"]
 
