@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# `make run PROFILE=full` switches params.yaml to profiles/full.yaml first (see `xstilts profile`).
 run: setup
+	@if [ -n "$(PROFILE)" ]; then $(BIN)/xstilts profile $(PROFILE); fi
 	@start=$$(date +%s); export XSTILTS_RUN_STARTED=$$start; \
 	$(BIN)/dvc repro && \
 	$(BIN)/xstilts summary && \

@@ -33,7 +33,7 @@ def tiny_params(encoder: Path) -> dict:
     return {
         "seed": 13,
         "model": {"name": str(encoder)},
-        "data": {"source": "offline"},
+        "data": {"source": "offline", "tasks": ["vitaminc", "multiemo", "udhr"]},
         "intermediate": {"tasks": ["vitaminc"], **train},
         "target": {"tasks": ["multiemo"], "inits": ["none", "vitaminc"], **train},
         "retrieve": {"tasks": ["udhr"], "encoders": ["none"], "layer": -1, "max_length": 32, "batch_size": 4},
@@ -119,3 +119,10 @@ def make_project(root: Path, encoder: Path, **overrides) -> Path:
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     write_prepared(root)
     return root
+
+
+def write_task(root: Path, task: str, family: Family, rows: dict[str, list[dict]]) -> Path:
+    """Prepared splits of any family for ``task`` under ``root`` (``split`` filled in; missing splits not written)."""
+    folder = root / "data" / "prepared" / task
+    _write(folder, family, rows)
+    return folder

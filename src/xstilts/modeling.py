@@ -1,5 +1,14 @@
 """A shared encoder with one small head per task (the jiant / STILTs design).
 
+The head's kind follows the task's family (:data:`HEAD_FAMILIES`):
+
+* ``classification``: mean-pooled sequence -> ``[batch, n_labels]`` logits;
+* ``multiple_choice``: inputs ``[batch, n_choices, seq]``, each (context + question, choice) pair mean-pooled
+  -> one score, giving ``[batch, n_choices]`` logits; all-padding choices (attention mask all zero) are not
+  encoded and score :data:`MASKED_SCORE`, so examples with fewer choices can share a batch;
+* ``tagging``: every token -> ``[batch, seq, n_labels]`` logits;
+* ``extractive_qa``: every token -> ``[batch, seq, 2]`` (start, end) logits.
+
 A saved model is a folder: ``encoder/`` (Hugging Face ``save_pretrained`` of encoder and
 tokenizer), ``heads.safetensors`` and ``xstilts.json`` (the heads' tasks, labels and settings).
 Target training loads only ``encoder/`` from an intermediate model and starts a fresh head.
@@ -21,6 +30,8 @@ from xstilts.encoder.loading import load_bare_encoder
 from xstilts.errors import XstiltsError
 
 META_FILE = "xstilts.json"
+HEAD_FAMILIES = ("classification", "multiple_choice", "tagging", "extractive_qa")
+MASKED_SCORE = -1e4  # score of a padding choice: below any real one, finite under bf16 and fp16
 
 
 @dataclass
@@ -36,8 +47,22 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
+def head_outputs(spec: HeadSpec) -> int:
+    """Width of the head's linear layer for ``spec``'s family."""
+    if spec.family not in HEAD_FAMILIES:
+        raise XstiltsError(
+            f"Task {spec.task!r} is of family {spec.family!r}, which has no trainable head "
+            f"(heads exist for {', '.join(HEAD_FAMILIES)})."
+        )
+    if spec.family in ("classification", "tagging"):
+        if not spec.labels:
+            raise XstiltsError(f"Task {spec.task!r} ({spec.family}) declares no labels; its head needs them.")
+        return len(spec.labels)
+    return 1 if spec.family == "multiple_choice" else 2
+
+
 class MultiTaskModel(nn.Module):
-    """Encoder + mean pooling + one linear classification head per task."""
+    """Encoder + one small linear head per task, of the kind its family needs (see the module docstring)."""
 
     def __init__(self, encoder: PreTrainedModel, heads: list[HeadSpec], dropout: float = 0.1) -> None:
         super().__init__()
@@ -45,18 +70,37 @@ class MultiTaskModel(nn.Module):
         self.specs = {h.task: h for h in heads}
         hidden = encoder.config.hidden_size
         self.heads = nn.ModuleDict(
-            {h.task: nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, len(h.labels))) for h in heads}
+            {h.task: nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, head_outputs(h))) for h in heads}
         )
 
-    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int = -1) -> torch.Tensor:
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int = -1) -> torch.Tensor:
         out = self.encoder(
             input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=layer != -1, return_dict=True
         )
-        hidden = out.last_hidden_state if layer == -1 else out.hidden_states[layer]
-        return mean_pool(hidden, attention_mask)
+        return out.last_hidden_state if layer == -1 else out.hidden_states[layer]
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int = -1) -> torch.Tensor:
+        return mean_pool(self.hidden_states(input_ids, attention_mask, layer), attention_mask)
 
     def forward(self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.heads[task](self.embed(input_ids, attention_mask))
+        """Logits of ``task``'s head; shapes per family as in the module docstring."""
+        family = self.specs[task].family
+        head = self.heads[task]
+        if family == "multiple_choice":
+            return self._choice_scores(head, input_ids, attention_mask)
+        if family in ("tagging", "extractive_qa"):
+            return head(self.hidden_states(input_ids, attention_mask))
+        return head(self.embed(input_ids, attention_mask))
+
+    def _choice_scores(self, head: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        batch, n_choices, length = input_ids.shape
+        flat_ids, flat_mask = input_ids.reshape(-1, length), attention_mask.reshape(-1, length)
+        real = flat_mask.sum(-1) > 0  # padding choices are skipped, not encoded
+        scores = self.embed(flat_ids[real], flat_mask[real])
+        scores = head(scores).squeeze(-1)
+        out = torch.full((batch * n_choices,), MASKED_SCORE, dtype=scores.dtype, device=scores.device)
+        out[real] = scores
+        return out.view(batch, n_choices)
 
 
 def save_model(

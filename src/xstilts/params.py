@@ -23,6 +23,7 @@ class ModelParams(_Strict):
 class DataParams(BaseModel):
     model_config = ConfigDict(extra="allow")  # one sub-dict per task, checked by the task itself
     source: Literal["offline", "hub"] = "offline"
+    tasks: list[str] = Field(min_length=1)  # the tasks that fetch/extract/prepare/validate build
 
     def for_task(self, task: str) -> dict[str, Any]:
         value = (self.model_extra or {}).get(task, {})
@@ -61,6 +62,7 @@ class PromoteParams(_Strict):
 
 
 class Params(_Strict):
+    profile: str = "default"
     seed: int = Field(ge=0)
     model: ModelParams
     data: DataParams

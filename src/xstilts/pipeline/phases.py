@@ -20,9 +20,9 @@ from xstilts.errors import XstiltsError
 from xstilts.modeling import read_meta
 from xstilts.params import Params, TrainParams, load_params
 from xstilts.paths import metrics_dir, models_dir, repo_root
-from xstilts.pipeline.classification import train_and_evaluate
+from xstilts.pipeline.training import train_and_evaluate
 from xstilts.retrieval import tatoeba_accuracy
-from xstilts.tasks import Role, get_task
+from xstilts.tasks import Family, Role, get_task
 from xstilts.tracking import phase_run, write_metrics_json
 
 NO_INIT = "none"
@@ -90,7 +90,7 @@ def _train_phase(phase: str, task_name: str, role: Role, init: str, cfg_of, out_
         )
         mlflow.log_metrics(outcome.metrics)
         write_metrics_json(metrics_dir() / phase / f"{out_name}.json", outcome.metrics)
-        if role == Role.TARGET:
+        if role == Role.TARGET and task.family == Family.CLASSIFICATION:
             from xstilts.serving import log_classifier
 
             mlflow.set_tag("model_uri", log_classifier(model_dir, task.name))

@@ -80,6 +80,7 @@ class Task:
     languages: ClassVar[tuple[str, ...]] = ("en",)
     train_language: ClassVar[str] = "en"
     original_languages: ClassVar[tuple[str, ...]] = ()  # human originals among translations, reported apart
+    train_from: ClassVar[str | None] = None  # train on this task's train split (same family), evaluate on mine
     source: ClassVar[str] = "offline"  # "offline" (registry packages) or "hub"
     packages: ClassVar[tuple[str, ...]] = ()  # keys of xstilts.data.sources.PACKAGES this task reads
     stands_for: ClassVar[str] = ""  # the paper / XTREME-R task this one stands in for

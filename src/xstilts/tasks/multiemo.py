@@ -142,6 +142,9 @@ class MultiEmoTask(Task):
             for row in range(len(files["en"])):
                 row_id = f"{domain}-{level}-{row}"
                 split = splits.assign_split(row_id, seed, dev_fraction, test_fraction)
+                # a row whose text is empty in some language (a few machine translations are) is left out everywhere
+                if not all(files[lang][row][0] for lang in langs if row < len(files[lang])):
+                    continue
                 if split == "train" and domain in train_domains:
                     pools["train"][row_id] = (domain, row)
                 elif split != "train" and domain in eval_domains and row < n_aligned:

@@ -1,37 +1,211 @@
-"""Predictions and per-language metrics for classification."""
+"""Predictions and per-language metrics for every trainable family.
+
+Metric names per family (``<split>_<metric>_<language>``, plus ``_zeroshot`` and ``_translated`` averages):
+
+* classification, multiple_choice: ``accuracy``;
+* tagging: ``accuracy`` (over words) and ``macro_f1`` (sklearn macro F1 over the tags present in gold or
+  prediction; a word cut off by ``max_length`` counts as wrong);
+* extractive_qa: ``exact_match`` and ``f1`` (SQuAD v1.1, fractions in [0, 1]; see :mod:`squad_metric`).
+
+:data:`MAIN_METRIC` is the one that picks the best checkpoint on the English dev set.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import datasets
 import numpy as np
+import pandas as pd
 import torch
-from sklearn.metrics import accuracy_score
+from sklearn.metrics import accuracy_score, f1_score
 from torch.utils.data import DataLoader
 
 from xstilts.modeling import MultiTaskModel
-from xstilts.training.features import Collator
+from xstilts.training.features import Collator, lengths
+from xstilts.training.squad_metric import squad_scores
+
+MAIN_METRIC = {
+    "classification": "accuracy",
+    "multiple_choice": "accuracy",
+    "tagging": "accuracy",
+    "extractive_qa": "f1",
+}
+N_BEST = 20
+MAX_ANSWER_TOKENS = 30
 
 
 @torch.no_grad()
-def predict(
+def model_outputs(
     model: MultiTaskModel, task: str, features: datasets.Dataset, collator: Collator, batch_size: int, bf16: bool
-) -> np.ndarray:
-    """Class probabilities ``[n, n_labels]`` in the order of ``features`` (batched by length for speed)."""
+) -> list[np.ndarray]:
+    """The head's float32 logits per row of ``features`` (batched by length), padding cut off.
+
+    Rows are ``[n_labels]`` (classification), ``[n_choices]`` (multiple choice), ``[tokens, n_labels]``
+    (tagging) or ``[tokens, 2]`` (extractive QA: start, end).
+    """
     model.eval()
-    order = np.argsort([len(x) for x in features["input_ids"]], kind="stable")
+    family = model.specs[task].family
+    order = np.argsort(lengths(family, features), kind="stable") if len(features) else np.zeros(0, dtype=int)
     loader = DataLoader(features.select(order), batch_size=batch_size, collate_fn=collator)
     device = next(model.parameters()).device
-    chunks = []
+    rows: list[np.ndarray] = []
     for batch in loader:
+        mask = batch["attention_mask"]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(task, batch["input_ids"].to(device), batch["attention_mask"].to(device))
-        chunks.append(torch.softmax(logits.float(), dim=-1).cpu())
-    probs = torch.cat(chunks).numpy() if chunks else np.zeros((0, len(model.specs[task].labels)))
-    out = np.empty_like(probs)
-    out[order] = probs
+            logits = model(task, batch["input_ids"].to(device), mask.to(device))
+        logits = logits.float().cpu().numpy()
+        if family == "multiple_choice":
+            kept = (mask.sum(-1) > 0).sum(-1).tolist()
+        elif family in ("tagging", "extractive_qa"):
+            kept = mask.sum(-1).tolist()  # right padding: the first n tokens are real
+        else:
+            kept = [None] * len(logits)
+        rows.extend(row if n is None else row[:n] for row, n in zip(logits, kept, strict=True))
+    out: list[np.ndarray] = [np.empty(0)] * len(rows)
+    for position, row in zip(order, rows, strict=True):
+        out[position] = row
     return out
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def predict(
+    model: MultiTaskModel, task: str, features: datasets.Dataset, collator: Collator, batch_size: int, bf16: bool
+) -> np.ndarray | list[np.ndarray]:
+    """Probabilities in the order of ``features``.
+
+    classification: ``[n, n_labels]``; multiple choice: ``[n, most choices]`` (0 for choices a row lacks);
+    tagging: a list of ``[tokens, n_labels]`` arrays; extractive QA: a list of ``[tokens, 2]`` start/end logits.
+    """
+    family = model.specs[task].family
+    rows = model_outputs(model, task, features, collator, batch_size, bf16)
+    if family == "extractive_qa":
+        return rows
+    if family == "tagging":
+        return [_softmax(r) for r in rows]
+    if family == "multiple_choice":
+        width = max((len(r) for r in rows), default=0)
+        out = np.zeros((len(rows), width))
+        for i, r in enumerate(rows):
+            out[i, : len(r)] = _softmax(r)
+        return out
+    if not rows:
+        return np.zeros((0, len(model.specs[task].labels)))
+    return _softmax(np.stack(rows))
+
+
+def words_from_tokens(
+    word_index: Sequence[Sequence[int]],
+    token_probs: Sequence[np.ndarray],
+    n_words: Sequence[int],
+    labels: Sequence[str],
+) -> tuple[list[list[str | None]], list[list[float]]]:
+    """Word-level tags (and their probabilities) from each word's first sub-token; None where a word has none."""
+    tags, confidence = [], []
+    for index, probs, n in zip(word_index, token_probs, n_words, strict=True):
+        row_tags: list[str | None] = [None] * n
+        row_conf = [0.0] * n
+        for t, w in enumerate(index[: len(probs)]):
+            if w >= 0:
+                best = int(probs[t].argmax())
+                row_tags[w], row_conf[w] = labels[best], float(probs[t][best])
+        tags.append(row_tags)
+        confidence.append(row_conf)
+    return tags, confidence
+
+
+def decode_qa(
+    contexts: Sequence[str],
+    example_index: Sequence[int],
+    offsets: Sequence[Sequence[Sequence[int]]],
+    logits: Sequence[np.ndarray],
+    n_best: int = N_BEST,
+    max_answer_tokens: int = MAX_ANSWER_TOKENS,
+) -> tuple[list[str], list[float]]:
+    """Best answer text per example over all its windows, and its probability among the candidates.
+
+    Per window: the ``n_best`` highest start and end logits; a candidate needs both tokens in the context
+    (offset not [-1, -1]), end >= start and at most ``max_answer_tokens`` tokens; its score is start + end
+    logit and its text ``context[start offset : end offset]``. No candidate: the empty answer.
+    """
+    windows: dict[int, list[int]] = defaultdict(list)
+    for j, e in enumerate(example_index):
+        windows[e].append(j)
+    texts, confidence = [], []
+    for e, context in enumerate(contexts):
+        candidates: list[tuple[float, int, int]] = []
+        for j in windows.get(e, []):
+            start, end = logits[j][:, 0], logits[j][:, 1]
+            spans = offsets[j]
+            starts = np.argsort(start, kind="stable")[::-1][:n_best]
+            ends = np.argsort(end, kind="stable")[::-1][:n_best]
+            for s in starts:
+                if spans[s][0] < 0:
+                    continue
+                for t in ends:
+                    if spans[t][0] < 0 or t < s or t - s + 1 > max_answer_tokens:
+                        continue
+                    candidates.append((float(start[s] + end[t]), spans[s][0], spans[t][1]))
+        if not candidates:
+            texts.append("")
+            confidence.append(0.0)
+            continue
+        scores = np.asarray([c[0] for c in candidates])
+        best = int(scores.argmax())
+        texts.append(context[candidates[best][1] : candidates[best][2]])
+        confidence.append(float(_softmax(scores)[best]))
+    return texts, confidence
+
+
+def tagging_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]], labels: Sequence[str]) -> dict:
+    """Word accuracy and macro F1 over the task's tags present in gold or prediction (None: wrong)."""
+    flat_gold = [t for row in gold for t in row]
+    flat_pred = ["" if t is None else t for row in pred for t in row]
+    if not flat_gold:
+        return {"accuracy": float("nan"), "macro_f1": float("nan")}
+    present = set(flat_gold) | set(flat_pred)
+    used = [label for label in labels if label in present]
+    return {
+        "accuracy": float(accuracy_score(flat_gold, flat_pred)),
+        "macro_f1": float(f1_score(flat_gold, flat_pred, labels=used, average="macro", zero_division=0)),
+    }
+
+
+def per_language_metrics(
+    languages: Iterable[str],
+    score: Callable[[np.ndarray], dict[str, float]],
+    prefix: str,
+    train_language: str = "en",
+    original_languages: tuple[str, ...] = (),
+) -> dict[str, float]:
+    """``<prefix>_<metric>_<lang>`` for each language and each metric ``score(mask)`` returns, plus averages.
+
+    ``_zeroshot``: mean over languages other than the training language; ``_translated``: the same without
+    languages whose data are human originals (e.g. Polish in MultiEmo), when there are any.
+    """
+    languages = np.asarray(list(languages))
+    by_lang = {lang: score(languages == lang) for lang in sorted(set(languages.tolist()))}
+    metrics: dict[str, float] = {}
+    names = list(dict.fromkeys(name for values in by_lang.values() for name in values))
+    for name in names:
+        for lang, values in by_lang.items():
+            metrics[f"{prefix}_{name}_{lang}"] = float(values[name])
+        zero_shot = [values[name] for lang, values in by_lang.items() if lang != train_language]
+        if zero_shot:
+            metrics[f"{prefix}_{name}_zeroshot"] = float(np.mean(zero_shot))
+        translated = [
+            values[name] for lang, values in by_lang.items() if lang not in (train_language, *original_languages)
+        ]
+        if original_languages and translated:
+            metrics[f"{prefix}_{name}_translated"] = float(np.mean(translated))
+    return metrics
 
 
 def per_language_accuracy(
@@ -42,24 +216,113 @@ def per_language_accuracy(
     train_language: str = "en",
     original_languages: tuple[str, ...] = (),
 ) -> dict[str, float]:
-    """``<prefix>_accuracy_<lang>`` for each language, plus averages.
+    """``<prefix>_accuracy_<lang>`` for each language, plus ``_zeroshot`` (and ``_translated``) averages."""
+    gold, pred = np.asarray(gold), np.asarray(pred)
+    return per_language_metrics(
+        languages,
+        lambda mask: {"accuracy": float(accuracy_score(gold[mask], pred[mask]))},
+        prefix,
+        train_language,
+        original_languages,
+    )
 
-    ``_zeroshot``: mean over languages other than the training language; ``_translated``: the same
-    without languages whose data are human originals (e.g. Polish in MultiEmo), when there are any.
-    """
-    languages = np.asarray(list(languages))
-    metrics: dict[str, float] = {}
-    for lang in sorted(set(languages)):
-        mask = languages == lang
-        metrics[f"{prefix}_accuracy_{lang}"] = float(accuracy_score(gold[mask], pred[mask]))
-    zero_shot = [v for k, v in metrics.items() if not k.endswith(f"_{train_language}")]
-    if zero_shot:
-        metrics[f"{prefix}_accuracy_zeroshot"] = float(np.mean(zero_shot))
-    translated = [
-        v
-        for k, v in metrics.items()
-        if k.rsplit("_", 1)[-1] not in (train_language, *original_languages) and not k.endswith("_zeroshot")
-    ]
-    if original_languages and translated:
-        metrics[f"{prefix}_accuracy_translated"] = float(np.mean(translated))
-    return metrics
+
+@dataclass
+class Evaluation:
+    """Predictions of one split, one entry per example, and the metrics over any subset of its examples."""
+
+    family: str
+    labels: list[str]
+    ids: list[str]
+    languages: list[str]
+    domains: list[str]
+    gold: list[str]  # shown in the predictions table
+    prediction: list[str]
+    confidence: list[float]
+    correct: dict[str, np.ndarray] = field(default_factory=dict)  # per-example scores (accuracy, em, f1)
+    gold_tags: list[list[str]] = field(default_factory=list)  # tagging only
+    pred_tags: list[list[str | None]] = field(default_factory=list)
+
+    def score(self, mask: np.ndarray | None = None) -> dict[str, float]:
+        mask = np.ones(len(self.ids), dtype=bool) if mask is None else np.asarray(mask)
+        if self.family == "tagging":
+            chosen = np.flatnonzero(mask)
+            return tagging_scores([self.gold_tags[i] for i in chosen], [self.pred_tags[i] for i in chosen], self.labels)
+        return {
+            name: float(values[mask].mean()) if mask.any() else float("nan") for name, values in self.correct.items()
+        }
+
+    def per_language(self, prefix: str, train_language: str = "en", original_languages: tuple[str, ...] = ()) -> dict:
+        return per_language_metrics(self.languages, self.score, prefix, train_language, original_languages)
+
+    def table(self, split: str) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "split": split,
+                "id": self.ids,
+                "language": self.languages,
+                "domain": self.domains,
+                "gold": self.gold,
+                "prediction": self.prediction,
+                "confidence": self.confidence,
+            }
+        )
+
+
+def evaluate(
+    model: MultiTaskModel,
+    task: str,
+    examples: datasets.Dataset,
+    features: datasets.Dataset,
+    collator: Collator,
+    batch_size: int,
+    bf16: bool,
+) -> Evaluation:
+    """Predict ``features`` (built from ``examples`` by the family's builder) and score them per example."""
+    spec = model.specs[task]
+    family, labels = spec.family, list(spec.labels)
+    common = {"family": family, "labels": labels}
+    if family in ("classification", "multiple_choice"):
+        probs = predict(model, task, features, collator, batch_size, bf16)
+        gold = np.asarray(features["labels"], dtype=int)
+        pred = probs.argmax(-1) if len(probs) else np.zeros(0, dtype=int)
+        show = (lambda i: labels[i]) if family == "classification" else str
+        return Evaluation(
+            **common,
+            ids=features["id"],
+            languages=features["language"],
+            domains=features["domain"],
+            gold=[show(int(i)) for i in gold],
+            prediction=[show(int(i)) for i in pred],
+            confidence=[float(x) for x in (probs.max(-1) if len(probs) else [])],
+            correct={"accuracy": (gold == pred).astype(float)},
+        )
+    if family == "tagging":
+        probs = predict(model, task, features, collator, batch_size, bf16)
+        gold_tags = [list(t) for t in examples["tags"]]
+        pred_tags, conf = words_from_tokens(features["word_index"], probs, [len(t) for t in gold_tags], labels)
+        return Evaluation(
+            **common,
+            ids=examples["id"],
+            languages=examples["language"],
+            domains=examples["domain"],
+            gold=[" ".join(t) for t in gold_tags],
+            prediction=[" ".join("_" if t is None else t for t in row) for row in pred_tags],
+            confidence=[float(np.mean(c)) if c else 0.0 for c in conf],
+            gold_tags=gold_tags,
+            pred_tags=pred_tags,
+        )
+    logits = model_outputs(model, task, features, collator, batch_size, bf16)
+    texts, conf = decode_qa(examples["context"], features["example_index"], features["offsets"], logits)
+    golds = [list(a) for a in examples["answers_text"]]
+    scores = squad_scores(texts, golds)
+    return Evaluation(
+        **common,
+        ids=examples["id"],
+        languages=examples["language"],
+        domains=examples["domain"],
+        gold=[json.dumps(g, ensure_ascii=False) for g in golds],
+        prediction=texts,
+        confidence=conf,
+        correct={name: np.asarray(values, dtype=float) for name, values in scores.items()},
+    )

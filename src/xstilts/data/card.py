@@ -1,0 +1,154 @@
+"""A Markdown data card for the prepared tasks: where each comes from, its license, and what is in it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from xstilts.errors import XstiltsError
+from xstilts.tasks.base import SPLITS, Family, Task
+
+TOP_TAGS = 15
+
+
+def _cell(value: Any) -> str:
+    """A value as a Markdown table cell (pipes escaped, missing as an em dash)."""
+    if value is None or value == "":
+        return "—"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _read_splits(task: Task, prepared: Path) -> dict[str, list[dict[str, Any]]]:
+    out = {}
+    for split in SPLITS:
+        path = prepared / f"{split}.parquet"
+        if not path.is_file():
+            raise XstiltsError(f"Prepared data {path} is missing; run `dvc repro prepare@{task.name}` first.")
+        out[split] = pq.read_table(path).to_pylist()
+    return out
+
+
+def _label_counts(task: Task, rows: list[dict[str, Any]]) -> Counter:
+    if task.family in (Family.CLASSIFICATION, Family.MULTIPLE_CHOICE):  # a label, or the gold choice's index
+        return Counter(r.get("label") for r in rows)
+    if task.family == Family.TAGGING:
+        return Counter(t for r in rows for t in (r.get("tags") or []))
+    if task.family == Family.EXTRACTIVE_QA:
+        return Counter(len(r.get("answers_text") or []) for r in rows)
+    return Counter()
+
+
+def _sort_key(value: Any) -> tuple[int, str]:
+    return (0, f"{value:012d}") if isinstance(value, int) else (1, str(value))
+
+
+def task_section(task: Task, prepared: Path) -> list[str]:
+    """The card's section for one task, as Markdown lines."""
+    from xstilts.data.sources import PACKAGES
+
+    data = _read_splits(task, Path(prepared))
+    packages = [PACKAGES[k].spec if k in PACKAGES else f"{k} (unknown package)" for k in task.packages]
+    lines = [f"## {task.name}", ""]
+    if task.description:
+        lines += [task.description, ""]
+    lines += [
+        f"- Family: {task.family.value}",
+        f"- Role: {task.role.value}",
+        f"- Metric: {task.metric}",
+        f"- Source package(s): {', '.join(f'`{p}`' for p in packages) or '—'}",
+        f"- License (as stated): {task.license or 'not stated'}",
+        f"- Stands for: {task.stands_for or '—'}",
+        f"- Languages: {', '.join(task.languages) or '—'}",
+    ]
+    if task.labels:
+        lines.append(f"- Labels: {', '.join(task.labels)}")
+    lines.append("")
+
+    counts: Counter = Counter()
+    for split, rows in data.items():
+        for r in rows:
+            counts[(r.get("language"), r.get("domain"), split)] += 1
+    empty = [s for s in SPLITS if not data[s]]
+    if empty:
+        plural = "s" if len(empty) > 1 else ""
+        lines += [f"> Note: no rows in split{plural} {', '.join(empty)}.", ""]
+
+    lines += ["### Rows per split, language and domain", ""]
+    keys = sorted({(lang, dom) for lang, dom, _ in counts}, key=lambda k: (_sort_key(k[0]), _sort_key(k[1])))
+    table_rows = []
+    for lang, dom in keys:
+        per = [counts[(lang, dom, s)] for s in SPLITS]
+        table_rows.append([lang, dom, *per, sum(per)])
+    totals = [len(data[s]) for s in SPLITS]
+    table_rows.append(["**all**", "", *totals, sum(totals)])
+    lines += _table(["language", "domain", *SPLITS, "total"], table_rows) + [""]
+
+    if task.family == Family.BITEXT:
+        return lines
+    per_split = {s: _label_counts(task, data[s]) for s in SPLITS}
+    title, first = {
+        Family.CLASSIFICATION: ("Label distribution", "label"),
+        Family.MULTIPLE_CHOICE: ("Gold choice index distribution", "label index"),
+        Family.TAGGING: ("Tag distribution", "tag"),
+        Family.EXTRACTIVE_QA: ("Answers per question", "answers"),
+    }[task.family]
+    total: Counter = sum(per_split.values(), Counter())
+    if task.family == Family.TAGGING:
+        values = [v for v, _ in total.most_common(TOP_TAGS)]
+        hidden = len(total) - len(values)
+        title += f" (top {TOP_TAGS}; {hidden} more tags not shown)" if hidden else ""
+    elif task.family == Family.CLASSIFICATION and task.labels:
+        values = list(task.labels) + sorted((v for v in total if v not in task.labels), key=_sort_key)
+    else:
+        values = sorted(total, key=_sort_key)
+    lines += [f"### {title}", ""]
+    rows = [[v, *[per_split[s][v] for s in SPLITS], total[v]] for v in values]
+    lines += _table([first, *SPLITS, "total"], rows) + [""]
+    return lines
+
+
+def build_card(task_names: list[str | Task], prepared_root: Path | None = None) -> str:
+    """The data card (Markdown) of ``task_names``, read from ``data/prepared/<task>/`` (or ``prepared_root``).
+
+    An entry may also be a :class:`Task` instance (a task not in the registry, as in tests).
+    """
+    from xstilts.paths import prepared_dir
+    from xstilts.tasks import get_task
+
+    lines = [
+        "# Data card",
+        "",
+        "Generated from the prepared Parquet splits by `xstilts.data.card`; do not edit by hand.",
+        "Every dataset comes from a pinned registry package; licenses are quoted as the task modules state them.",
+        "",
+    ]
+    for name in task_names:
+        task = name if isinstance(name, Task) else get_task(name)
+        prepared = Path(prepared_root) / task.name if prepared_root is not None else prepared_dir(task.name)
+        lines += task_section(task, prepared)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_card(path: Path, task_names: list[str | Task], prepared_root: Path | None = None) -> None:
+    """Write :func:`build_card` to ``path`` atomically."""
+    text = build_card(task_names, prepared_root)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

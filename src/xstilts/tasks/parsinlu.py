@@ -1,0 +1,177 @@
+"""ParsiNLU (Persian, via BIG-bench): reading comprehension as extractive QA, and multiple-choice QA.
+
+Both are targets with dev and test splits only (the model is trained on English elsewhere).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from xstilts.data import splits
+from xstilts.data.sources import PACKAGES
+from xstilts.errors import XstiltsError
+from xstilts.tasks.base import Family, Role, Task, register
+
+log = logging.getLogger(__name__)
+
+RC_FILE = Path("bigbench") / "parsinlu_reading_comprehension" / "task.json"
+MC_FILE = Path("bigbench") / "parsinlu_qa" / "task.json"
+_RC_INPUT = re.compile(r"^\s*passage: '(.*)' question: '(.*)'\s*$", re.DOTALL)
+
+
+def load_examples(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise XstiltsError(f"{path} is missing; run the extract stage first.")
+    examples = json.loads(path.read_text(encoding="utf-8")).get("examples")
+    if not isinstance(examples, list) or not examples:
+        raise XstiltsError(f"{path} has no examples list; is it a BIG-bench task.json?")
+    return examples
+
+
+def locate(context: str, answer: str) -> tuple[str, int] | None:
+    """(span text, character offset) of ``answer`` in ``context``: exactly, else with any run of whitespace
+    (and zero-width non-joiners) matching any other; None when it is not there. The span is the
+    context's own text, so ``context[start:start+len(text)] == text`` always holds."""
+    answer = answer.strip()
+    if not answer:
+        return None
+    start = context.find(answer)
+    if start >= 0:
+        return answer, start
+    parts = [re.escape(p) for p in re.split(r"[\s\u200c]+", answer) if p]
+    m = re.search(r"[\s\u200c]*".join(parts), context) if parts else None
+    return (m.group(0), m.start()) if m and m.group(0).strip() else None
+
+
+def dev_or_test(group: str, seed: int, dev_fraction: float) -> str:
+    return "dev" if splits.unit_hash(group, seed) < dev_fraction else "test"
+
+
+QA_DEFAULTS: dict[str, Any] = {"seed": splits.DEFAULT_SEED, "dev_fraction": 0.3}
+
+
+@register
+class ParsinluRcTask(Task):
+    name = "parsinlu_rc"
+    family = Family.EXTRACTIVE_QA
+    train_from = "squadshifts"  # English extractive QA
+    role = Role.TARGET
+    metric = "f1"
+    languages = ("fa",)
+    packages = ("bigbench",)
+    stands_for = "XQuAD / MLQA / TyDiQA-GoldP"
+    license = "ParsiNLU (Khashabi et al. 2021): CC BY-NC-SA 4.0; BIG-bench: Apache 2.0"
+    description = (
+        "ParsiNLU reading comprehension (Persian; BIG-bench parsinlu_reading_comprehension, 518 questions): "
+        "input \"passage: '...' question: '...'\", target a list of answer strings. Each answer is located in "
+        "the passage (exactly, else whitespace-insensitively) to give character offsets; answers not found are "
+        "dropped, and questions left without one are dropped and counted in the log. dev (dev_fraction) / test "
+        "by a seeded hash of the passage, so a passage's questions share a split. Ids 'parsinlu_rc-<index>'."
+    )
+    defaults = dict(QA_DEFAULTS)
+
+    def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
+        p = splits.resolve_params(self.name, params, self.defaults)
+        dev_fraction = splits.check_fraction(self.name, "dev_fraction", p["dev_fraction"])
+        path = Path(raw_dir) / RC_FILE
+        source = PACKAGES["bigbench"].spec
+        rows: dict[str, list[dict[str, Any]]] = {"train": [], "dev": [], "test": []}
+        lost_answers = lost_questions = 0
+        for i, ex in enumerate(load_examples(path)):
+            m = _RC_INPUT.match(ex.get("input") or "")
+            targets = ex.get("target")
+            targets = [targets] if isinstance(targets, str) else targets
+            if m is None or not isinstance(targets, list):
+                raise XstiltsError(f"{path} example {i} is not \"passage: '...' question: '...'\" with targets.")
+            context, question = m.group(1).strip(), m.group(2).strip()
+            found = {}
+            for t in targets:
+                span = locate(context, t) if isinstance(t, str) else None
+                if span is None:
+                    lost_answers += 1
+                else:
+                    found.setdefault(span, None)
+            if not found:
+                lost_questions += 1
+                continue
+            split = dev_or_test(context, p["seed"], dev_fraction)
+            rows[split].append(
+                {
+                    "id": f"parsinlu_rc-{i}",
+                    "language": "fa",
+                    "domain": "wikipedia",
+                    "source": source,
+                    "split": split,
+                    "context": context,
+                    "question": question,
+                    "answers_text": [t for t, _ in found],
+                    "answers_start": [s for _, s in found],
+                }
+            )
+        log.info(
+            "parsinlu_rc: %d answers not found in their passage; %d questions dropped (no answer found)",
+            lost_answers,
+            lost_questions,
+        )
+        return splits.write_splits(Path(out_dir), self.schema, rows)
+
+
+@register
+class ParsinluMcTask(Task):
+    name = "parsinlu_mc"
+    family = Family.MULTIPLE_CHOICE
+    train_from = "commonsenseqa"  # English multiple choice without a context passage, like ParsiNLU QA
+    role = Role.TARGET
+    metric = "accuracy"
+    languages = ("fa",)
+    packages = ("bigbench",)
+    stands_for = "XCOPA (multiple choice)"
+    license = "ParsiNLU (Khashabi et al. 2021): CC BY-NC-SA 4.0; BIG-bench: Apache 2.0"
+    description = (
+        "ParsiNLU multiple-choice QA (Persian; BIG-bench parsinlu_qa, 1,050 questions: maths and logic, "
+        "literature, general knowledge), each with its choices (target_scores, one of them 1) in the file's "
+        "order (an empty wrong choice is left out); no context (empty string). dev (dev_fraction) / test by a "
+        "seeded hash of the id 'parsinlu_mc-<index>'."
+    )
+    defaults = dict(QA_DEFAULTS)
+
+    def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
+        p = splits.resolve_params(self.name, params, self.defaults)
+        dev_fraction = splits.check_fraction(self.name, "dev_fraction", p["dev_fraction"])
+        path = Path(raw_dir) / MC_FILE
+        source = PACKAGES["bigbench"].spec
+        rows: dict[str, list[dict[str, Any]]] = {"train": [], "dev": [], "test": []}
+        empty_choices = 0
+        for i, ex in enumerate(load_examples(path)):
+            scores = ex.get("target_scores")
+            question = ex.get("input")
+            if not isinstance(scores, dict) or not isinstance(question, str) or not question.strip():
+                raise XstiltsError(f"{path} example {i} has no input and target_scores.")
+            # 24 questions of bigbench 1.0.0 have an empty wrong choice (""): it is left out.
+            kept = [(str(c).strip(), v) for c, v in scores.items() if str(c).strip() or v == 1]
+            empty_choices += len(scores) - len(kept)
+            choices = [c for c, _ in kept]
+            gold = [k for k, (_, v) in enumerate(kept) if v == 1]
+            if len(gold) != 1 or len(choices) < 2 or not all(choices):
+                raise XstiltsError(f"{path} example {i} does not have one right choice among 2+ non-empty ones.")
+            row_id = f"parsinlu_mc-{i}"
+            split = dev_or_test(row_id, p["seed"], dev_fraction)
+            rows[split].append(
+                {
+                    "id": row_id,
+                    "language": "fa",
+                    "domain": "exams",
+                    "source": source,
+                    "split": split,
+                    "context": "",
+                    "question": question.strip(),
+                    "choices": choices,
+                    "label": gold[0],
+                }
+            )
+        log.info("parsinlu_mc: %d empty wrong choices left out", empty_choices)
+        return splits.write_splits(Path(out_dir), self.schema, rows)

@@ -1,0 +1,50 @@
+"""Profiles: every task they name exists in the right role, and switching rewrites params.yaml validly."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xstilts.errors import XstiltsError
+from xstilts.params import load_params
+from xstilts.profiles import apply_profile
+from xstilts.tasks import Role, get_task
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = sorted(p.stem for p in (REPO / "profiles").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_profile_names_real_tasks(name):
+    profile = yaml.safe_load((REPO / "profiles" / f"{name}.yaml").read_text())
+    for task in profile["data"]["tasks"]:
+        get_task(task)
+    for section, role in (("intermediate", Role.INTERMEDIATE), ("target", Role.TARGET), ("retrieve", Role.RETRIEVAL)):
+        for task in profile[section]["tasks"]:
+            assert task in profile["data"]["tasks"] or get_task(task).train_from in profile["data"]["tasks"]
+            get_task(task, role)
+    for init in profile["target"]["inits"] + profile["retrieve"]["encoders"]:
+        assert init == "none" or init in profile["intermediate"]["tasks"]
+
+
+def test_switching_profiles_round_trips(tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    shutil.copytree(REPO / "profiles", tmp_path / "profiles")
+    apply_profile("full", tmp_path)
+    full = load_params(tmp_path / "params.yaml")
+    assert full.profile == "full" and "libreoffice_help" in full.data.tasks
+    assert "# xstilts parameters" in (tmp_path / "params.yaml").read_text()  # comments survive
+    apply_profile("default", tmp_path)
+    default = load_params(tmp_path / "params.yaml")
+    assert default.data.tasks == load_params(REPO / "params.yaml").data.tasks
+    assert default.intermediate.tasks == ["vitaminc"]
+
+
+def test_unknown_profile(tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    shutil.copytree(REPO / "profiles", tmp_path / "profiles")
+    with pytest.raises(XstiltsError, match="Unknown profile 'huge'"):
+        apply_profile("huge", tmp_path)
