@@ -176,7 +176,7 @@ def test_values(raw, tmp_path):
     row = _by_id("boolq", raw, tmp_path / "boolq")["boolq-00003"]
     assert (row["text_a"], row["text_b"], row["label"]) == ("Passage 1 about a topic.", "is answer 3 yes", "true")
     row = _by_id("commonsenseqa", raw, tmp_path / "csqa")["commonsenseqa-00007"]
-    assert row["context"] is None and row["choices"][row["label"]] == "place 7c"  # answerKey C
+    assert row["context"] == "" and row["choices"][row["label"]] == "place 7c"  # answerKey C
     row = _by_id("socialiqa", raw, tmp_path / "siqa")["socialiqa-00004"]
     assert (row["context"], row["label"], row["choices"][2]) == ("Sam helped friend 2 move.", 1, "to sleep 4")
     rows = _by_id("hellaswag", raw, tmp_path / "hs")

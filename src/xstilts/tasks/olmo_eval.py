@@ -243,7 +243,8 @@ class _MultipleChoice(OlmoEvalTask):
     def row(context: str | None, question: str, choices: list[str], label: int, where: str) -> dict[str, Any]:
         if not 0 <= label < len(choices) or not all(isinstance(c, str) and c for c in choices):
             raise XstiltsError(f"{where}: label {label} does not index one of {len(choices)} non-empty choices.")
-        return {"context": context, "question": question, "choices": choices, "label": label}
+        # no context (CommonsenseQA) is the empty string, as the schema and validation want a string
+        return {"context": context or "", "question": question, "choices": choices, "label": label}
 
 
 def hellaswag_clean(text: str) -> str:
