@@ -12,6 +12,7 @@ from typing import Any
 
 import mlflow
 
+from xstilts.atomic import write_text_atomic
 from xstilts.paths import main_root
 
 EXPERIMENT = "xstilts"
@@ -63,8 +64,5 @@ def _param(value: Any) -> str:
 
 def write_metrics_json(path: Path, metrics: dict[str, Any]) -> None:
     """Write a DVC metrics file atomically and log it as a run artifact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(metrics, indent=2, sort_keys=True))
     mlflow.log_artifact(str(path))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
+from xstilts.atomic import write_text_atomic
 from xstilts.errors import XstiltsError
 from xstilts.tasks.base import SPLITS, Family, Task
 
@@ -143,12 +142,4 @@ def build_card(task_names: list[str | Task], prepared_root: Path | None = None) 
 def write_card(path: Path, task_names: list[str | Task], prepared_root: Path | None = None) -> None:
     """Write :func:`build_card` to ``path`` atomically."""
     text = build_card(task_names, prepared_root)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_text_atomic(Path(path), text)

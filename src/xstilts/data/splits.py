@@ -76,6 +76,40 @@ def check_fraction(task: str, key: str, value: Any) -> float:
     return float(value)
 
 
+def check_sizes(task: str, params: Mapping[str, Any], names: Iterable[str] = ("train", "dev", "test")) -> dict:
+    """``<split>_size`` for each split: a positive int, or None for all rows."""
+    return {s: check_size(task, f"{s}_size", params[f"{s}_size"]) for s in names}
+
+
+def check_fractions(task: str, params: Mapping[str, Any]) -> tuple[float, float]:
+    """``dev_fraction`` and ``test_fraction``, which must leave room for training rows."""
+    dev = check_fraction(task, "dev_fraction", params["dev_fraction"])
+    test = check_fraction(task, "test_fraction", params["test_fraction"])
+    if dev + test >= 1:
+        raise XstiltsError(f"Data parameters dev_fraction + test_fraction for task {task} must be below 1.")
+    return dev, test
+
+
+class UnionFind:
+    """Groups of keys that must share a split (e.g. claims linked by shared evidence)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        parent = self.parent
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
 def write_splits(out_dir: Path, schema: pa.Schema, rows: Mapping[str, list[dict[str, Any]]]) -> dict[str, int]:
     """Write ``out_dir/<split>.parquet`` for every split in :data:`SPLITS`, all or nothing.
 

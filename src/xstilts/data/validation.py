@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
+from xstilts.atomic import write_text_atomic
 from xstilts.errors import XstiltsError
 from xstilts.tasks.base import SCHEMAS, SPLITS, Family, Task
 
@@ -482,14 +481,7 @@ def report_path(task_name: str) -> Path:
 
 
 def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2, sort_keys=True, ensure_ascii=False)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False))
 
 
 def run_validation(task_name: str, count_bounds: dict[str, tuple[int, int]] | None = None) -> ValidationReport:

@@ -114,11 +114,8 @@ class BrownPosTask(Task):
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
         p = splits.resolve_params(self.name, params, self.defaults)
         seed = p["seed"]
-        sizes = {s: splits.check_size(self.name, f"{s}_size", p[f"{s}_size"]) for s in ("train", "dev", "test")}
-        dev_fraction = splits.check_fraction(self.name, "dev_fraction", p["dev_fraction"])
-        test_fraction = splits.check_fraction(self.name, "test_fraction", p["test_fraction"])
-        if dev_fraction + test_fraction >= 1:
-            raise XstiltsError("Data parameters dev_fraction + test_fraction for task brown_pos must be below 1.")
+        sizes = splits.check_sizes(self.name, p)
+        dev_fraction, test_fraction = splits.check_fractions(self.name, p)
 
         folder = Path(raw_dir) / ROOT
         cats = folder / CATEGORIES

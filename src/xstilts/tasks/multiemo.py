@@ -122,11 +122,8 @@ class MultiEmoTask(Task):
                     f"Data parameter {key} for task multiemo must be a non-empty list from {', '.join(known)}; "
                     f"got {values!r}."
                 )
-        sizes = {s: splits.check_size(self.name, f"{s}_size", p[f"{s}_size"]) for s in ("train", "dev", "test")}
-        dev_fraction = splits.check_fraction(self.name, "dev_fraction", p["dev_fraction"])
-        test_fraction = splits.check_fraction(self.name, "test_fraction", p["test_fraction"])
-        if dev_fraction + test_fraction >= 1:
-            raise XstiltsError("Data parameters dev_fraction + test_fraction for task multiemo must be below 1.")
+        sizes = splits.check_sizes(self.name, p)
+        dev_fraction, test_fraction = splits.check_fractions(self.name, p)
 
         read_langs = ["en"] + [lang for lang in languages if lang != "en"]
         domains = [d for d in DOMAINS if d in train_domains or d in eval_domains]

