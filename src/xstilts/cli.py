@@ -96,6 +96,18 @@ def _summary(args: argparse.Namespace) -> None:
     print_summary()
 
 
+def _submission(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from xstilts.xtreme_format import bundle_submission, describe_missing, missing_predictions
+
+    root = Path(args.predictions)
+    out = bundle_submission(root, Path(args.out), args.benchmark, args.allow_missing)
+    if missing := missing_predictions(root, args.benchmark):
+        print(f"partial submission, missing: {describe_missing(missing, args.benchmark)}")
+    print(f"submission written to {out}")
+
+
 def _run(args: argparse.Namespace) -> None:
     """Run an MLproject entry point through MLflow Projects (``mlflow run . -e ...`` with the local env)."""
     import mlflow.projects
@@ -152,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("promote", _promote, "register the best model per target as @champion").add_argument("--task")
     add("champions", _champions, "list each target's champion")
     add("summary", _summary, "print the results table and per-stage timings")
+    p = add("submission", _submission, "check the XTREME-format test predictions and zip them for submission")
+    p.add_argument("--predictions", default="predictions/xtreme", help="folder with <task>/test-<lang>.<ext>")
+    p.add_argument("--out", default="submission.zip")
+    p.add_argument("--benchmark", default="xtreme-r", choices=["xtreme-r", "xtreme"])
+    p.add_argument("--allow-missing", action="store_true", help="zip what is there; list the missing tasks/languages")
     p = add("run", _run, "run an MLproject entry point via MLflow (local env)")
     p.add_argument("entry_point")
     p.add_argument("-P", dest="param", action="append", default=[], metavar="KEY=VALUE")

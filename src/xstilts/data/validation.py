@@ -293,7 +293,11 @@ def row_expectations(task: Task, missing: list[str]) -> list:
         exps += [
             *_non_empty(gx, "context", "the passage answers are taken from"),
             *_non_empty(gx, "question", "the question asked"),
-            E.ExpectColumnValuesToBeBetween(column="n_answers", min_value=1, description="every row has an answer"),
+            E.ExpectColumnValuesToBeBetween(
+                column="n_answers",
+                min_value=0 if getattr(task, "unanswerable", False) else 1,
+                description="every row has an answer (SQuAD 2.0-style tasks may have none)",
+            ),
             _all_true(gx, "answers_aligned", "answers_text and answers_start must have the same length"),
             _all_true(gx, "answer_span_inside_context", "every answer span must be non-empty and inside its context"),
             _all_true(gx, "answer_span_matches", "context[start:start+len(text)] must equal the answer text"),
@@ -484,7 +488,9 @@ def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False))
 
 
-def run_validation(task_name: str, count_bounds: dict[str, tuple[int, int]] | None = None) -> ValidationReport:
+def run_validation(
+    task_name: str, count_bounds: dict[str, tuple[int, int]] | None = None, source: str = "offline"
+) -> ValidationReport:
     """The ``validate`` phase: validate, save ``reports/validation/<task>.json``, log it to an MLflow run.
 
     Bounds come from ``count_bounds``, else from a ``count_bounds`` attribute of the task if it has one.
@@ -497,7 +503,7 @@ def run_validation(task_name: str, count_bounds: dict[str, tuple[int, int]] | No
     from xstilts.tasks import get_task
     from xstilts.tracking import phase_run
 
-    task = get_task(task_name)
+    task = get_task(task_name, source=source)
     bounds = count_bounds if count_bounds is not None else getattr(task, "count_bounds", None)
     with phase_run("validate", {"task": task_name}, {"task": task_name}):
         report = validate_task(task, prepared_dir(task_name), bounds)

@@ -20,6 +20,8 @@ class Family(StrEnum):
     EXTRACTIVE_QA = "extractive_qa"  # context + question -> answer span(s) by character offset
     TAGGING = "tagging"  # one tag per word (POS, NER)
     BITEXT = "bitext"  # aligned sentence pairs for retrieval (non-English -> English)
+    MINING = "mining"  # BUCC-style: unaligned sentences of two corpora, gold translation pairs linked by id
+    RANKING = "ranking"  # LAReQA / Mewsli-X: queries, a candidate pool, the relevant candidates per query
 
 
 class Role(StrEnum):
@@ -69,6 +71,24 @@ SCHEMAS: dict[Family, pa.Schema] = {
 }
 
 
+# One row per sentence of a corpus pair: `corpus` names the pair (e.g. "de-en"), so each language pair has its own
+# English side; gold_id: on a non-English row, the id of its English translation in the same corpus (null: none).
+SCHEMAS[Family.MINING] = pa.schema(_COMMON + [("corpus", pa.string()), ("text", pa.string()), ("gold_id", pa.string())])
+# kind: "query" or "candidate". A query lists the ids of its relevant candidates; a candidate's list is empty.
+# text_start: character offset of text inside context (the answer sentence in its paragraph, the mention in its
+# article), null when text stands alone (a candidate with no context).
+SCHEMAS[Family.RANKING] = pa.schema(
+    _COMMON
+    + [
+        ("kind", pa.string()),
+        ("text", pa.string()),
+        ("context", pa.string()),
+        ("text_start", pa.int64()),
+        ("relevant_ids", pa.list_(pa.string())),
+    ]
+)
+
+
 class Task:
     """A task declared once: everything the pipeline needs to know about it."""
 
@@ -86,6 +106,7 @@ class Task:
     stands_for: ClassVar[str] = ""  # the paper / XTREME-R task this one stands in for
     license: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    unanswerable: ClassVar[bool] = False  # extractive QA: rows may have no answer (SQuAD 2.0)
 
     @property
     def schema(self) -> pa.Schema:
@@ -100,23 +121,39 @@ class Task:
 
 
 class HubTask(Task):
-    """A task whose data only the Hugging Face Hub has; offline it names its stand-in."""
+    """A task read from the Hugging Face Hub (or another source this machine may lack); offline it names its stand-in.
+
+    A name may have an offline task and a hub task at once (``sst2``): ``data.source`` picks which one runs.
+    """
 
     source = "hub"
-    stand_in: ClassVar[str] = ""
-    display: ClassVar[str] = ""
+    packages = ()  # nothing from the registries: fetch/extract skip hub tasks
+    display: ClassVar[str] = ""  # the paper's name, e.g. "MNLI"
+    stand_in: ClassVar[str] = ""  # the offline task to use instead (the same name when both sources exist)
+    stand_in_kind: ClassVar[str] = ""  # what the stand-in is, e.g. "3-way NLI"
+
+    @classmethod
+    def needs_hub(cls) -> str:
+        """The sentence (without its full stop) every failure to reach this task's source starts with."""
+        shared = " with data.source: offline" if cls.stand_in == cls.name else ""
+        kind = cls.stand_in_kind
+        return f"{cls.display} needs the Hugging Face Hub; the offline {kind} task is `{cls.stand_in}`{shared}"
 
 
-_REGISTRY: dict[str, type[Task]] = {}
+SOURCES = ("offline", "hub")
+_REGISTRY: dict[str, dict[str, type[Task]]] = {source: {} for source in SOURCES}
 
 
 def register(cls: type[Task]) -> type[Task]:
-    """Class decorator: add a task to the registry under ``cls.name``."""
-    if cls.name in _REGISTRY:
-        raise ValueError(f"task {cls.name!r} registered twice")
-    _REGISTRY[cls.name] = cls
+    """Class decorator: add a task to the registry of its source under ``cls.name``."""
+    if cls.source not in _REGISTRY:
+        raise ValueError(f"task {cls.name!r} has unknown source {cls.source!r}")
+    if cls.name in _REGISTRY[cls.source]:
+        raise ValueError(f"task {cls.name!r} registered twice for source {cls.source!r}")
+    _REGISTRY[cls.source][cls.name] = cls
     return cls
 
 
-def registered() -> dict[str, type[Task]]:
-    return dict(_REGISTRY)
+def registered(source: str = "offline") -> dict[str, type[Task]]:
+    """The tasks of one source by name (a copy)."""
+    return dict(_REGISTRY[source])

@@ -3,9 +3,13 @@
 Metric names per family (``<split>_<metric>_<language>``, plus ``_zeroshot`` and ``_translated`` averages):
 
 * classification, multiple_choice: ``accuracy``;
-* tagging: ``accuracy`` (over words) and ``macro_f1`` (sklearn macro F1 over the tags present in gold or
+* tagging (POS): ``accuracy`` (over words) and ``macro_f1`` (sklearn macro F1 over the tags present in gold or
   prediction; a word cut off by ``max_length`` counts as wrong);
-* extractive_qa: ``exact_match`` and ``f1`` (SQuAD v1.1, fractions in [0, 1]; see :mod:`squad_metric`).
+* tagging (NER, a BIO/IOB2 tag set, see :func:`is_entity_tagset`): ``f1``, ``precision`` and ``recall`` over
+  entities (seqeval's default CoNLL mode, as XTREME's ``evaluate.py`` scores PAN-X; a word cut off by
+  ``max_length`` is tagged ``O``) and token ``accuracy`` (a cut-off word counts as wrong);
+* extractive_qa: ``exact_match`` and ``f1`` (SQuAD v1.1, fractions in [0, 1]; see :mod:`squad_metric`); tasks
+  with unanswerable questions: SQuAD 2.0 ``exact_match`` and ``f1``, plus ``has_ans_f1`` and ``no_ans_f1``.
 
 :data:`MAIN_METRIC` is the one that picks the best checkpoint on the English dev set.
 """
@@ -121,6 +125,23 @@ def words_from_tokens(
     return tags, confidence
 
 
+def _spans(
+    start: np.ndarray, end: np.ndarray, spans: Sequence[Sequence[int]], n_best: int, max_answer_tokens: int
+) -> list[tuple[float, int, int]]:
+    """(start + end logit, start char, end char) of one window's candidate spans among its top ``n_best`` tokens."""
+    starts = np.argsort(start, kind="stable")[::-1][:n_best]
+    ends = np.argsort(end, kind="stable")[::-1][:n_best]
+    out = []
+    for s in starts:
+        if spans[s][0] < 0:
+            continue
+        for t in ends:
+            if spans[t][0] < 0 or t < s or t - s + 1 > max_answer_tokens:
+                continue
+            out.append((float(start[s] + end[t]), spans[s][0], spans[t][1]))
+    return out
+
+
 def decode_qa(
     contexts: Sequence[str],
     example_index: Sequence[int],
@@ -128,12 +149,19 @@ def decode_qa(
     logits: Sequence[np.ndarray],
     n_best: int = N_BEST,
     max_answer_tokens: int = MAX_ANSWER_TOKENS,
+    allow_no_answer: bool = False,
+    null_threshold: float = 0.0,
 ) -> tuple[list[str], list[float]]:
     """Best answer text per example over all its windows, and its probability among the candidates.
 
     Per window: the ``n_best`` highest start and end logits; a candidate needs both tokens in the context
     (offset not [-1, -1]), end >= start and at most ``max_answer_tokens`` tokens; its score is start + end
     logit and its text ``context[start offset : end offset]``. No candidate: the empty answer.
+
+    ``allow_no_answer`` (SQuAD 2.0, as transformers' ``run_qa`` post-processing): the null score is the CLS
+    token's (position 0) start + end logit, the minimum over the example's windows; the answer is empty when the
+    null score exceeds the best span's by more than ``null_threshold``. The null score then joins the candidates
+    whose softmax gives the probability.
     """
     windows: dict[int, list[int]] = defaultdict(list)
     for j, e in enumerate(example_index):
@@ -142,30 +170,60 @@ def decode_qa(
     for e, context in enumerate(contexts):
         candidates: list[tuple[float, int, int]] = []
         for j in windows.get(e, []):
-            start, end = logits[j][:, 0], logits[j][:, 1]
-            spans = offsets[j]
-            starts = np.argsort(start, kind="stable")[::-1][:n_best]
-            ends = np.argsort(end, kind="stable")[::-1][:n_best]
-            for s in starts:
-                if spans[s][0] < 0:
-                    continue
-                for t in ends:
-                    if spans[t][0] < 0 or t < s or t - s + 1 > max_answer_tokens:
-                        continue
-                    candidates.append((float(start[s] + end[t]), spans[s][0], spans[t][1]))
-        if not candidates:
+            candidates += _spans(logits[j][:, 0], logits[j][:, 1], offsets[j], n_best, max_answer_tokens)
+        scores = [c[0] for c in candidates]
+        best = int(np.argmax(scores)) if candidates else -1
+        if allow_no_answer and windows.get(e):
+            null = min(float(logits[j][0, 0] + logits[j][0, 1]) for j in windows[e])
+            probs = _softmax(np.asarray([*scores, null]))
+            if not candidates or null - scores[best] > null_threshold:
+                texts.append("")
+                confidence.append(float(probs[-1]))
+            else:
+                texts.append(context[candidates[best][1] : candidates[best][2]])
+                confidence.append(float(probs[best]))
+        elif candidates:
+            texts.append(context[candidates[best][1] : candidates[best][2]])
+            confidence.append(float(_softmax(np.asarray(scores))[best]))
+        else:
             texts.append("")
             confidence.append(0.0)
-            continue
-        scores = np.asarray([c[0] for c in candidates])
-        best = int(scores.argmax())
-        texts.append(context[candidates[best][1] : candidates[best][2]])
-        confidence.append(float(_softmax(scores)[best]))
     return texts, confidence
 
 
+def is_entity_tagset(labels: Sequence[str]) -> bool:
+    """True for an entity (NER) tag set: every tag is ``O`` or ``B-``/``I-`` prefixed, and some tag is ``B-``."""
+    return any(t.startswith("B-") for t in labels) and all(t == "O" or t[:2] in ("B-", "I-") for t in labels)
+
+
+def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]]) -> dict[str, float]:
+    """seqeval entity-level F1, precision and recall (default CoNLL mode) plus word accuracy; None: ``O``/wrong."""
+    from seqeval.metrics import f1_score as entity_f1
+    from seqeval.metrics import precision_score, recall_score
+
+    if len(gold) != len(pred) or any(len(g) != len(p) for g, p in zip(gold, pred, strict=False)):
+        raise ValueError("entity_scores needs one predicted tag (or None) per gold tag in every sentence")
+    if not any(gold):
+        return {name: float("nan") for name in ("f1", "precision", "recall", "accuracy")}
+    tagged = [["O" if t is None else t for t in row] for row in pred]
+    flat_gold = [t for row in gold for t in row]
+    flat_pred = [t for row in pred for t in row]
+    gold_lists = [list(row) for row in gold]
+    return {
+        "f1": float(entity_f1(gold_lists, tagged, zero_division=0)),
+        "precision": float(precision_score(gold_lists, tagged, zero_division=0)),
+        "recall": float(recall_score(gold_lists, tagged, zero_division=0)),
+        "accuracy": float(np.mean([g == p for g, p in zip(flat_gold, flat_pred, strict=True)])),
+    }
+
+
 def tagging_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]], labels: Sequence[str]) -> dict:
-    """Word accuracy and macro F1 over the task's tags present in gold or prediction (None: wrong)."""
+    """NER tag sets (:func:`is_entity_tagset`): :func:`entity_scores`; POS: word accuracy and macro F1.
+
+    POS macro F1 runs over the task's tags present in gold or prediction; None (a word with no prediction) is wrong.
+    """
+    if is_entity_tagset(labels):
+        return entity_scores(gold, pred)
     flat_gold = [t for row in gold for t in row]
     flat_pred = ["" if t is None else t for row in pred for t in row]
     if not flat_gold:
@@ -227,6 +285,13 @@ def per_language_accuracy(
     )
 
 
+def _mean_of_scored(values: np.ndarray) -> float:
+    """Mean over the examples a per-example score applies to (NaN: not scored, e.g. ``no_ans_f1`` of an answerable
+    question); NaN when none is scored."""
+    scored = values[~np.isnan(values)]
+    return float(scored.mean()) if scored.size else float("nan")
+
+
 @dataclass
 class Evaluation:
     """Predictions of one split, one entry per example, and the metrics over any subset of its examples."""
@@ -248,9 +313,7 @@ class Evaluation:
         if self.family == "tagging":
             chosen = np.flatnonzero(mask)
             return tagging_scores([self.gold_tags[i] for i in chosen], [self.pred_tags[i] for i in chosen], self.labels)
-        return {
-            name: float(values[mask].mean()) if mask.any() else float("nan") for name, values in self.correct.items()
-        }
+        return {name: _mean_of_scored(values[mask]) for name, values in self.correct.items()}
 
     def per_language(self, prefix: str, train_language: str = "en", original_languages: tuple[str, ...] = ()) -> dict:
         return per_language_metrics(self.languages, self.score, prefix, train_language, original_languages)
@@ -277,8 +340,14 @@ def evaluate(
     collator: Collator,
     batch_size: int,
     bf16: bool,
+    allow_no_answer: bool = False,
+    null_threshold: float = 0.0,
 ) -> Evaluation:
-    """Predict ``features`` (built from ``examples`` by the family's builder) and score them per example."""
+    """Predict ``features`` (built from ``examples`` by the family's builder) and score them per example.
+
+    Extractive QA only: ``allow_no_answer`` (the task's ``unanswerable``) decodes and scores SQuAD 2.0 style, with
+    ``null_threshold`` as in :func:`decode_qa`.
+    """
     spec = model.specs[task]
     family, labels = spec.family, list(spec.labels)
     common = {"family": family, "labels": labels}
@@ -313,9 +382,16 @@ def evaluate(
             pred_tags=pred_tags,
         )
     logits = model_outputs(model, task, features, collator, batch_size, bf16)
-    texts, conf = decode_qa(examples["context"], features["example_index"], features["offsets"], logits)
+    texts, conf = decode_qa(
+        examples["context"],
+        features["example_index"],
+        features["offsets"],
+        logits,
+        allow_no_answer=allow_no_answer,
+        null_threshold=null_threshold,
+    )
     golds = [list(a) for a in examples["answers_text"]]
-    scores = squad_scores(texts, golds)
+    scores = squad_scores(texts, golds, allow_no_answer)
     return Evaluation(
         **common,
         ids=examples["id"],
