@@ -363,9 +363,9 @@ def _run(task, project, tiny_encoder_dir, **cfg):
 
 
 def test_qa_target_trains_from_an_english_task(project, tiny_encoder_dir, monkeypatch):
-    source = _task("qa_en", Family.EXTRACTIVE_QA)
+    source_task = _task("qa_en", Family.EXTRACTIVE_QA)
     target = _task("qa_hi", Family.EXTRACTIVE_QA, languages=("hi",), train_from="qa_en")
-    monkeypatch.setattr(pipeline_training, "get_task", lambda name: {"qa_en": source}[name])
+    monkeypatch.setattr(pipeline_training, "get_task", lambda name, source="offline": {"qa_en": source_task}[name])
     write_task(project, "qa_en", Family.EXTRACTIVE_QA, {"train": qa_rows(12), "dev": qa_rows(3), "test": []})
     target_rows = qa_rows(4, "hi") + qa_rows(2, "de")
     write_task(project, "qa_hi", Family.EXTRACTIVE_QA, {"train": [], "dev": target_rows, "test": target_rows})
@@ -403,8 +403,8 @@ def test_target_without_english_training_data_fails_clearly(project, tiny_encode
 
 
 def test_train_from_must_share_the_family(project, tiny_encoder_dir, monkeypatch):
-    source = _task("cls_en", Family.CLASSIFICATION, ("a", "b"))
+    source_task = _task("cls_en", Family.CLASSIFICATION, ("a", "b"))
     task = _task("pos_x", Family.TAGGING, TAGS, train_from="cls_en")
-    monkeypatch.setattr(pipeline_training, "get_task", lambda name: source)
+    monkeypatch.setattr(pipeline_training, "get_task", lambda name, source="offline": source_task)
     with pytest.raises(XstiltsError, match="same family"):
         _run(task, project, tiny_encoder_dir)

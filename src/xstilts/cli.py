@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"xstilts: error: {exc}", file=sys.stderr)
         return 2
     finally:
-        if args.command in TIMED:
+        if args.command in TIMED and os.environ.get("RANK", "0") == "0":  # one line per run under DDP
             from xstilts.report import record_timing
 
             label = " ".join(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -43,6 +43,32 @@ class TrainParams(_Strict):
     patience: int = Field(ge=1)
     freeze_embeddings: bool = False
     bf16: bool = False
+    grad_accum: int = Field(default=1, ge=1)  # micro-batches per optimizer step (per process)
+    trim_embeddings: bool = False  # train only the embedding rows the train/dev data uses (exact; training.trim)
+    # per-task overrides of the settings above, e.g. {xnli: {epochs: 2}, xquad: {max_length: 384}} (the paper's)
+    per_task: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def for_task(self, task: str) -> Self:
+        """These settings with ``per_task[task]`` applied (and checked like the rest)."""
+        override = self.per_task.get(task)
+        if not override:
+            return self
+        bad = sorted(set(override) - (set(type(self).model_fields) - {"tasks", "inits", "groups", "per_task"}))
+        if bad:
+            raise XstiltsError(f"params.yaml: per_task.{task} sets unknown or fixed keys {bad}.")
+        try:
+            return type(self).model_validate({**self.model_dump(), **override})
+        except ValidationError as exc:
+            raise XstiltsError(f"{_describe(exc.errors()[0])} (in per_task.{task})") from exc
+
+
+class IntermediateParams(TrainParams):
+    """Phase 2 settings, with the multi-task sampler (see :mod:`xstilts.training.sampling`) and named groups."""
+
+    sampling: Literal["proportional", "temperature", "uniform"] = "proportional"
+    temperature: float = Field(default=2.0, gt=0)  # p_i ∝ n_i^(1/T) when sampling: temperature
+    examples_cap: int | None = Field(default=None, gt=0)  # cap on n_i (jiant's examples_cap)
+    groups: dict[str, list[str]] = Field(default_factory=dict)  # name -> tasks trained together (-P task=<name>)
 
 
 class TargetParams(TrainParams):
@@ -66,7 +92,7 @@ class Params(_Strict):
     seed: int = Field(ge=0)
     model: ModelParams
     data: DataParams
-    intermediate: TrainParams
+    intermediate: IntermediateParams
     target: TargetParams
     retrieve: RetrieveParams
     promote: PromoteParams

@@ -50,10 +50,12 @@ def comparison_table(title: str, columns: dict[str, dict[str, float]], prefix: s
 def _main_metric(task: str) -> str:
     """The family's main metric of a task or a multi-task group (accuracy for unknown names)."""
     from xstilts.tasks import registered
-    from xstilts.training.evaluation import MAIN_METRIC
+    from xstilts.training.evaluation import MAIN_METRIC, main_metric
 
     cls = registered().get(task)
-    return MAIN_METRIC.get(cls.family.value, "accuracy") if cls else "accuracy"
+    if cls is None or cls.family.value not in MAIN_METRIC:
+        return "accuracy"
+    return main_metric(cls.family.value, cls.labels)
 
 
 def _grouped(folder: Path, label) -> dict[str, dict[str, dict[str, float]]]:

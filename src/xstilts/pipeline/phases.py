@@ -8,34 +8,34 @@ tags (phase, tasks, model, data source, seed) and artifacts, and ends FAILED wit
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import mlflow
 
 from xstilts.data.loading import load_split
-from xstilts.encoder.loading import load_encoder
+from xstilts.encoder.loading import load_encoder, resolve_model
 from xstilts.errors import XstiltsError
 from xstilts.modeling import read_meta
 from xstilts.params import Params, TrainParams, load_params
-from xstilts.paths import metrics_dir, models_dir, repo_root
-from xstilts.pipeline.training import train_and_evaluate
-from xstilts.retrieval import tatoeba_accuracy
-from xstilts.tasks import Family, Role, get_task
-from xstilts.tracking import phase_run, write_metrics_json
+from xstilts.paths import metrics_dir, models_dir, prepared_dir, repo_root
+from xstilts.pipeline.training import train_and_evaluate_tasks
+from xstilts.retrieval import retrieve, write_retrieval_predictions
+from xstilts.tasks import Family, Role, Task, get_task
+from xstilts.tracking import configure, phase_run, write_metrics_json
+from xstilts.training import checkpoint
+from xstilts.training.loop import process_state
+from xstilts.training.sampling import SamplingConfig
 
 NO_INIT = "none"
 
 
 def _checked_params(params: Params | None) -> Params:
-    params = params or load_params()
-    if params.data.source != "offline":
-        raise XstiltsError(
-            "data.source=hub needs the Hugging Face Hub loaders, which this version does not have yet; "
-            "set data.source: offline."
-        )
-    return params
+    return params or load_params()
 
 
 def _log_settings(params: Params, section: dict[str, Any], tags: dict[str, str]) -> None:
@@ -44,69 +44,200 @@ def _log_settings(params: Params, section: dict[str, Any], tags: dict[str, str])
     mlflow.set_tags({"model": params.model.name, "data_source": params.data.source, "seed": str(params.seed), **tags})
 
 
-def intermediate_model_dir(task: str) -> Path:
-    return models_dir() / "intermediate" / task
+def intermediate_tasks(spec: str, params: Params) -> tuple[str, list[str]]:
+    """``spec`` (a task, ``a,b,c``, or a group of ``intermediate.groups``) as (model folder name, task list).
+
+    The folder name is the group's name, else the tasks joined by "+" (``a+b+c``); a "+"-joined name is read
+    like a comma list, so a target's ``init`` may name the folder either way.
+    """
+    groups = params.intermediate.groups
+    if spec in groups:
+        names, out_name = list(groups[spec]), spec
+    else:
+        names = [n.strip() for n in spec.replace("+", ",").split(",")]
+        out_name = "+".join(names)
+    if not names or any(not n for n in names):
+        raise XstiltsError(f"Intermediate task list {spec!r} has an empty name; write tasks as a,b,c.")
+    if len(set(names)) != len(names):
+        raise XstiltsError(f"Intermediate task list {spec!r} names a task twice; list each task once.")
+    for name in names:
+        if name in groups:
+            raise XstiltsError(f"{name!r} in {spec!r} is a group; a group cannot be part of a task list.")
+        try:
+            get_task(name, Role.INTERMEDIATE, source=params.data.source)
+        except XstiltsError as exc:
+            if len(names) == 1 and not groups:
+                raise
+            known = f" or a group ({', '.join(sorted(groups))})" if groups else ""
+            raise XstiltsError(f"In {spec!r}: {exc} Name intermediate tasks{known}.") from exc
+    return out_name, names
+
+
+def intermediate_model_dir(name: str) -> Path:
+    return models_dir() / "intermediate" / name
 
 
 def resolve_init(init: str, params: Params) -> tuple[str, str]:
-    """Map ``init`` ("none", an intermediate task, or a model folder) to (encoder to load, intermediate tasks)."""
+    """Map ``init`` ("none", intermediate task(s) or group, or a model folder) to (encoder, intermediate tasks)."""
     if init == NO_INIT:
         return params.model.name, NO_INIT
     candidate = intermediate_model_dir(init)
     if not candidate.exists() and Path(init).exists():
         candidate = Path(init)
+    if not candidate.exists():
+        out_name, _ = intermediate_tasks(init, params)  # an unknown name fails here with the list of tasks
+        candidate = intermediate_model_dir(out_name)
     if candidate.exists():
         meta = read_meta(candidate)
         return str(candidate / "encoder"), meta.get("intermediate_tasks", init)
-    get_task(init, Role.INTERMEDIATE)  # an unknown name fails here with the list of tasks
     raise XstiltsError(
         f"No intermediate model for {init!r} at {candidate}; "
         f"run `mlflow run . -e intermediate -P task={init}` (or `dvc repro`) first."
     )
 
 
-def _train_phase(phase: str, task_name: str, role: Role, init: str, cfg_of, out_name: str) -> dict[str, float]:
-    with phase_run(
-        phase, {"task": task_name, "init": init}, {"target_task" if role == Role.TARGET else "task": task_name}
-    ):
+def _checkpoint_key(phase: str, out_name: str, tasks: list[Task], encoder: str, cfg, params: Params) -> str:
+    """The run's checkpoint key: settings, seed, number of processes, and the data and encoder files."""
+    resolved = Path(resolve_model(encoder))
+    folders = {prepared_dir(t.name) for t in tasks} | {prepared_dir(t.train_from) for t in tasks if t.train_from}
+    config = {
+        "phase": phase,
+        "name": out_name,
+        "tasks": [t.name for t in tasks],
+        "encoder": str(resolved),
+        "seed": params.seed,
+        "processes": process_state().num_processes,
+        "cfg": cfg.model_dump(),
+    }
+    return checkpoint.config_hash(config, [*folders, *([resolved] if resolved.exists() else [])])
+
+
+def _previous_run(folder: Path) -> str | None:
+    """The MLflow run that a killed attempt of this run logged to, when it is in the store and was killed."""
+    run_id = checkpoint.read_run_id(folder)
+    if run_id is None or os.environ.get("MLFLOW_RUN_ID"):
+        return None  # nothing to resume into, or `mlflow run` already chose the run
+    configure()
+    try:
+        run = mlflow.MlflowClient().get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return None  # another tracking store: log to a fresh run
+    return run_id if run.info.status in ("RUNNING", "KILLED") else None  # a FAILED run keeps its reason
+
+
+@contextmanager
+def _run_context(phase: str, run_params: dict[str, Any], tags: dict[str, str], run_id: str | None) -> Iterator[None]:
+    """``phase_run`` on the main process (into ``run_id`` when given); other DDP processes log nothing."""
+    if not process_state().is_main_process:
+        yield
+        return
+    previous = os.environ.get("MLFLOW_RUN_ID")
+    if run_id:
+        os.environ["MLFLOW_RUN_ID"] = run_id
+    try:
+        with phase_run(phase, run_params, tags):
+            yield
+    finally:
+        if run_id:
+            os.environ.pop("MLFLOW_RUN_ID", None)
+            if previous is not None:
+                os.environ["MLFLOW_RUN_ID"] = previous
+
+
+def _plan(phase: str, task_spec: str, role: Role, init: str, params: Params, out_name: str | None):
+    """(tasks, folder name, encoder to load, intermediate tasks tag) of a training phase."""
+    if role == Role.INTERMEDIATE:
+        out_name, names = intermediate_tasks(task_spec, params)
+        tasks = [get_task(n, role, source=params.data.source) for n in names]
+        return tasks, out_name, params.model.name, ",".join(names)
+    encoder_name, tag = resolve_init(init, params)
+    return [get_task(task_spec, role, source=params.data.source)], out_name, encoder_name, tag
+
+
+def _quiet_plan(phase: str, task_spec: str, role: Role, init: str, cfg_of, out_name: str | None) -> Path | None:
+    """The checkpoint folder of this run when its settings load (else the run itself reports the error)."""
+    try:
+        params = _checked_params(None)
+        tasks, out_name, encoder_name, _ = _plan(phase, task_spec, role, init, params, out_name)
+        key = _checkpoint_key(phase, out_name, tasks, encoder_name, cfg_of(params), params)
+    except XstiltsError:
+        return None
+    return checkpoint.checkpoint_dir(phase, out_name, key)
+
+
+def _train_phase(phase: str, task_spec: str, role: Role, init: str, cfg_of, out_name: str | None) -> dict[str, float]:
+    folder = _quiet_plan(phase, task_spec, role, init, cfg_of, out_name)
+    run_id = _previous_run(folder) if folder is not None and process_state().is_main_process else None
+    tag_key = "target_task" if role == Role.TARGET else "task"
+    with _run_context(phase, {"task": task_spec, "init": init}, {tag_key: task_spec}, run_id):
         params = _checked_params(None)
         cfg: TrainParams = cfg_of(params)
-        task = get_task(task_name, role)
-        encoder_name, intermediate_tasks = (
-            (params.model.name, task_name) if role == Role.INTERMEDIATE else resolve_init(init, params)
+        tasks, out_name, encoder_name, tag = _plan(phase, task_spec, role, init, params, out_name)
+        main = process_state().is_main_process
+        folder = checkpoint.checkpoint_dir(
+            phase, out_name, _checkpoint_key(phase, out_name, tasks, encoder_name, cfg, params)
         )
-        _log_settings(params, cfg.model_dump(exclude={"tasks", "inits"}), {"intermediate_tasks": intermediate_tasks})
+        if main:
+            _log_settings(params, cfg.model_dump(exclude={"tasks", "inits", "groups"}), {"intermediate_tasks": tag})
+            checkpoint.write_run_id(folder, mlflow.active_run().info.run_id)
         tokenizer, encoder = load_encoder(encoder_name)
         model_dir = models_dir() / phase / out_name
-        outcome = train_and_evaluate(
-            task,
+        sampling = None
+        if role == Role.INTERMEDIATE:
+            sampling = SamplingConfig(cfg.sampling, cfg.temperature, cfg.examples_cap)
+        outcome = train_and_evaluate_tasks(
+            tasks,
             tokenizer,
             encoder,
             cfg,
             params.seed,
             model_dir,
             repo_root() / "predictions" / phase / f"{out_name}.csv",
-            {"intermediate_tasks": intermediate_tasks, "base_model": params.model.name, "seed": params.seed},
+            {"intermediate_tasks": tag, "base_model": params.model.name, "seed": params.seed},
+            sampling=sampling,
+            checkpoint_dir=folder,
         )
+        if not outcome.is_main:
+            return {}
+        if outcome.resumed_from:
+            mlflow.set_tag("resumed_from_step", str(outcome.resumed_from))
         mlflow.log_metrics(outcome.metrics)
         write_metrics_json(metrics_dir() / phase / f"{out_name}.json", outcome.metrics)
-        if role == Role.TARGET and task.family == Family.CLASSIFICATION:
+        if role == Role.TARGET:
+            _write_xtreme(tasks[0].name, repo_root() / "predictions" / phase / f"{out_name}.csv", init)
+        if role == Role.TARGET and tasks[0].family == Family.CLASSIFICATION:
             from xstilts.serving import log_classifier
 
-            mlflow.set_tag("model_uri", log_classifier(model_dir, task.name))
+            mlflow.set_tag("model_uri", log_classifier(model_dir, tasks[0].name))
         else:
             mlflow.log_artifacts(str(model_dir), artifact_path="model")
+        checkpoint.remove(folder)
         return outcome.metrics
 
 
+def _write_xtreme(task: str, predictions_csv: Path, init: str) -> None:
+    """For an XTREME(-R) target: test predictions in XTREME's layout under predictions/xtreme/<init>/, logged."""
+    from xstilts.xtreme_format import (
+        XTREME_FOLDER,
+        log_xtreme_artifacts,
+        read_predictions_table,
+        write_xtreme_predictions,
+    )
+
+    if task in XTREME_FOLDER:
+        table = read_predictions_table(predictions_csv)
+        log_xtreme_artifacts(write_xtreme_predictions(task, table, repo_root() / "predictions" / "xtreme" / init))
+
+
 def run_intermediate(task: str) -> dict[str, float]:
-    """Phase 2: train ``task`` (English) from the pretrained encoder; writes models/intermediate/<task>."""
-    return _train_phase("intermediate", task, Role.INTERMEDIATE, NO_INIT, lambda p: p.intermediate, task)
+    """Phase 2: train ``task`` (English; ``a,b,c`` or a group of ``intermediate.groups`` trains several together)
+    from the pretrained encoder; writes models/intermediate/<task, group name, or a+b+c>."""
+    return _train_phase("intermediate", task, Role.INTERMEDIATE, NO_INIT, lambda p: p.intermediate.for_task(task), None)
 
 
 def run_target(task: str, init: str = NO_INIT) -> dict[str, float]:
     """Phase 3: fine-tune ``task`` on English from ``init``'s encoder, evaluate zero-shot in every language."""
-    return _train_phase("target", task, Role.TARGET, init, lambda p: p.target, f"{task}-{init}")
+    return _train_phase("target", task, Role.TARGET, init, lambda p: p.target.for_task(task), f"{task}-{init}")
 
 
 def run_retrieve(task: str, encoder: str = NO_INIT) -> dict[str, float]:
@@ -114,18 +245,24 @@ def run_retrieve(task: str, encoder: str = NO_INIT) -> dict[str, float]:
     with phase_run("retrieve", {"task": task, "encoder": encoder}, {"target_task": task}):
         params = _checked_params(None)
         cfg = params.retrieve
-        retrieval_task = get_task(task, Role.RETRIEVAL)
+        retrieval_task = get_task(task, Role.RETRIEVAL, source=params.data.source)
         encoder_name, intermediate_tasks = resolve_init(encoder, params)
         _log_settings(params, cfg.model_dump(exclude={"tasks", "encoders"}), {"intermediate_tasks": intermediate_tasks})
         tokenizer, model = load_encoder(encoder_name)
         started = time.time()
-        metrics: dict[str, float] = {}
-        for split in ("dev", "test"):
-            ds = load_split(retrieval_task.name, split)
-            metrics.update(tatoeba_accuracy(ds, tokenizer, model, split, cfg.layer, cfg.max_length, cfg.batch_size))
+        dev, test = (load_split(retrieval_task.name, split) for split in ("dev", "test"))
+        result = retrieve(retrieval_task.family, dev, test, tokenizer, model, cfg.layer, cfg.max_length, cfg.batch_size)
+        metrics = dict(result.metrics)
         metrics["wall_seconds"] = time.time() - started
         mlflow.log_metrics(metrics)
         write_metrics_json(metrics_dir() / "retrieve" / f"{task}-{encoder}.json", metrics)
+        written = write_retrieval_predictions(
+            retrieval_task.name, result, repo_root() / "predictions" / "xtreme" / encoder
+        )
+        if written:
+            from xstilts.xtreme_format import log_xtreme_artifacts
+
+            log_xtreme_artifacts(written)
         return metrics
 
 
@@ -139,7 +276,7 @@ def run_promote(tasks: list[str] | None = None) -> list:
         mlflow.log_param("metric", params.promote.metric)
         results = []
         for task in targets:
-            if get_task(task, Role.TARGET).family != Family.CLASSIFICATION:
+            if get_task(task, Role.TARGET, source=params.data.source).family != Family.CLASSIFICATION:
                 # the pyfunc model (xstilts.serving) serves classifiers only; other families stay unregistered
                 print(f"{task}: not registered (registry models exist for classification targets only)")
                 continue

@@ -5,11 +5,16 @@ e.g. ``brown_pos`` for the POS targets, ``squadshifts`` for the QA targets). The
 it trains on pick the checkpoint; the task's own dev and test splits (all languages) are reported as
 ``<split>_<metric>_<lang>`` plus ``_zeroshot`` (mean over non-English languages) and, for tasks with human
 originals among translations, ``_translated``. Metric names per family: see :mod:`xstilts.training.evaluation`.
+
+Several tasks train together on one shared encoder (one head each, batches drawn by the multi-task sampler);
+their final metrics are then prefixed by the task (``<task>_dev_<metric>_<lang>``) and the predictions table
+gains a ``task`` column. Under DDP only the main process evaluates, writes files and logs to MLflow.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +32,17 @@ from xstilts.paths import prepared_dir
 from xstilts.tasks import Task, get_task
 from xstilts.training.evaluation import evaluate
 from xstilts.training.features import Collator, qa_stride, tokenize
-from xstilts.training.loop import bf16_available, train_task
+from xstilts.training.loop import TaskData, bf16_available, process_state, train_tasks
+from xstilts.training.sampling import SamplingConfig
+from xstilts.training.trim import trimmed, used_token_ids
 
 
 @dataclass
 class Outcome:
-    metrics: dict[str, float]
+    metrics: dict[str, float]  # empty on processes other than the main one
     model_dir: Path
+    resumed_from: int = 0  # the step a checkpoint restarted training at (0: a fresh start)
+    is_main: bool = True
 
 
 def load_rows(task: str, split: str, language: str | None = None) -> datasets.Dataset | None:
@@ -55,7 +64,7 @@ def training_source(task: Task) -> Task:
     """The task whose training data ``task`` trains on: ``task.train_from`` when set, else itself."""
     if not task.train_from:
         return task
-    source = get_task(task.train_from)
+    source = get_task(task.train_from, source=task.source)  # a hub target trains from a hub task
     if source.family != task.family:
         raise XstiltsError(
             f"{task.name} trains from {source.name}, a {source.family.value} task, but is itself "
@@ -74,14 +83,28 @@ def train_and_evaluate(
     predictions_path: Path,
     extra_meta: dict,
     stride: int | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> Outcome:
     """Train ``task`` on English, pick the best English-dev checkpoint, evaluate the task's dev and test.
 
     ``stride``: overlap of QA context windows (default ``cfg.max_length // 4``); other families ignore it.
+    ``checkpoint_dir``: resumable checkpoints (see :func:`xstilts.training.loop.train_tasks`).
     """
-    started = time.time()
+    return train_and_evaluate_tasks(
+        [task], tokenizer, encoder, cfg, seed, model_dir, predictions_path, extra_meta, stride, None, checkpoint_dir
+    )
+
+
+@dataclass
+class _Prepared:
+    task: Task
+    source: Task
+    train_rows: datasets.Dataset
+    data: TaskData
+
+
+def _prepare(task: Task, tokenizer, cfg: TrainParams, stride: int) -> _Prepared:
     family = task.family.value
-    labels = list(task.labels)
     source = training_source(task)
     lang = task.train_language
     train_rows = load_rows(source.name, "train", lang)
@@ -92,51 +115,111 @@ def train_and_evaluate(
             f"{task.name} has no {language} training data{via}; its prepared train split has no {lang} rows. "
             "Train it from an English task of the same family (train_from) or prepare the data again."
         )
-    set_seed(seed)  # the fresh head's initialisation is part of the run's randomness
-    model = MultiTaskModel(encoder, [HeadSpec(task.name, family, labels)])
-    collator = Collator(tokenizer, family)
-    stride = qa_stride(cfg.max_length, stride)
-
-    def features(rows: datasets.Dataset) -> datasets.Dataset:
-        return tokenize(family, rows, tokenizer, labels, cfg.max_length, stride)
-
-    train = features(train_rows)
     dev_rows = load_rows(source.name, "dev", lang)
-    dev_train_language = features(dev_rows) if dev_rows is not None else None
+    labels = list(task.labels)
+    train = tokenize(family, train_rows, tokenizer, labels, cfg.max_length, stride)
+    dev = tokenize(family, dev_rows, tokenizer, labels, cfg.max_length, stride) if dev_rows is not None else None
+    data = TaskData(task.name, train, dev, Collator(tokenizer, family), dev_rows, allow_no_answer=source.unanswerable)
+    return _Prepared(task, source, train_rows, data)
+
+
+def train_and_evaluate_tasks(
+    tasks: list[Task],
+    tokenizer,
+    encoder,
+    cfg: TrainParams,
+    seed: int,
+    model_dir: Path,
+    predictions_path: Path,
+    extra_meta: dict,
+    stride: int | None = None,
+    sampling: SamplingConfig | None = None,
+    checkpoint_dir: Path | None = None,
+) -> Outcome:
+    """Train ``tasks`` together (one head each), keep the weights with the best mean dev metric, evaluate each.
+
+    One task gives exactly :func:`train_and_evaluate`'s metric names; several prefix them with the task name
+    and add ``dev_main_metric_mean`` (the mean of the tasks' English dev main metrics that picked the weights).
+    """
+    started = time.time()
+    state = process_state()
+    set_seed(seed)  # the fresh heads' initialisation is part of the run's randomness
+    model = MultiTaskModel(encoder, [HeadSpec(t.name, t.family.value, list(t.labels)) for t in tasks])
+    stride = qa_stride(cfg.max_length, stride)
+    with state.main_process_first():  # the main process fills the datasets cache, the others read it
+        prepared = [_prepare(t, tokenizer, cfg, stride) for t in tasks]
+    several = len(tasks) > 1
+    names = ",".join(t.name for t in tasks)
 
     def log_eval(step: int, values: dict[str, float]) -> None:
-        mlflow.log_metrics({f"{task.name}_{k}": v for k, v in values.items()}, step=step)
+        mlflow.log_metrics(values, step=step)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in values.items())
-        print(f"[{task.name}] step {step}: {shown} ({time.time() - started:.0f} s)", flush=True)
+        print(f"[{names}] step {step}: {shown} ({time.time() - started:.0f} s)", flush=True)
 
-    result = train_task(
-        model, task.name, train, dev_train_language, collator, cfg, seed, on_eval=log_eval, dev_examples=dev_rows
-    )
+    trim = nullcontext()
+    if cfg.trim_embeddings:  # train only the embedding rows the train/dev features use; exact (xstilts.training.trim)
+        seen = [f for p in prepared for f in (p.data.train, p.data.dev) if f is not None]
+        trim = trimmed(encoder, used_token_ids(*seen), tokenizer)
+    with trim:  # leaves the full matrix back in place (trained rows included) before evaluation and saving
+        result = train_tasks(
+            model,
+            [p.data for p in prepared],
+            cfg,
+            seed,
+            sampling=sampling,
+            on_eval=log_eval,
+            checkpoint_dir=checkpoint_dir,
+        )
+    if not state.is_main_process:
+        return Outcome({}, model_dir, result.resumed_from, is_main=False)
     metrics: dict[str, float] = {
-        "train_examples": float(len(train_rows)),
-        "train_features": float(len(train)),
         "train_steps": float(result.steps),
         "best_step": float(result.best_step),
         "train_tokens_per_second": result.train_tokens / max(time.time() - started, 1e-9),
     }
+    if several:
+        metrics["dev_main_metric_mean"] = result.best_score
     bf16 = cfg.bf16 and bf16_available()
     tables = []
-    for split in ("dev", "test"):
-        rows = load_rows(task.name, split)
-        if rows is None:
-            continue
-        evaluation = evaluate(model, task.name, rows, features(rows), collator, 2 * cfg.batch_size, bf16)
-        metrics.update(evaluation.per_language(split, task.train_language, task.original_languages))
-        tables.append(evaluation.table(split))
-    meta = {"max_length": cfg.max_length, "family": family, **extra_meta}
-    if family == "extractive_qa":
+    for p in prepared:
+        prefix = f"{p.task.name}_" if several else ""
+        metrics[f"{prefix}train_examples"] = float(len(p.train_rows))
+        metrics[f"{prefix}train_features"] = float(len(p.data.train))
+        for split in ("dev", "test"):
+            rows = load_rows(p.task.name, split)
+            if rows is None:
+                continue
+            features = tokenize(p.task.family.value, rows, tokenizer, list(p.task.labels), cfg.max_length, stride)
+            evaluation = evaluate(
+                model,
+                p.task.name,
+                rows,
+                features,
+                p.data.collator,
+                2 * cfg.batch_size,
+                bf16,
+                allow_no_answer=p.task.unanswerable,
+            )
+            scores = evaluation.per_language(split, p.task.train_language, p.task.original_languages)
+            metrics.update({f"{prefix}{k}": v for k, v in scores.items()})
+            table = evaluation.table(split)
+            if several:
+                table.insert(0, "task", p.task.name)
+            tables.append(table)
+    meta = {
+        "max_length": cfg.max_length,
+        "family": ",".join(dict.fromkeys(t.family.value for t in tasks)),
+        **extra_meta,
+    }
+    if any(t.family.value == "extractive_qa" for t in tasks):
         meta["doc_stride"] = stride
-    if source is not task:
-        meta["train_from"] = source.name
+    sources = {p.task.name: p.source.name for p in prepared if p.source is not p.task}
+    if sources:
+        meta["train_from"] = ",".join(sources.values()) if not several else sources
     save_model(model, tokenizer, model_dir, extra=meta)
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     predictions_path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(predictions_path, index=False)
     mlflow.log_artifact(str(predictions_path), artifact_path="predictions")
     metrics["wall_seconds"] = time.time() - started
-    return Outcome(metrics, model_dir)
+    return Outcome(metrics, model_dir, result.resumed_from)

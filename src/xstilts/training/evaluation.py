@@ -39,6 +39,15 @@ MAIN_METRIC = {
     "extractive_qa": "f1",
 }
 N_BEST = 20
+
+
+def main_metric(family: str, labels: Sequence[str] = ()) -> str:
+    """The metric that picks checkpoints: :data:`MAIN_METRIC`, except entity F1 (seqeval) for NER tag sets."""
+    if family == "tagging" and is_entity_tagset(labels):
+        return "f1"
+    return MAIN_METRIC[family]
+
+
 MAX_ANSWER_TOKENS = 30
 
 

@@ -1,30 +1,45 @@
-"""One training loop on ``accelerate``: bf16 autocast, dev evaluation every N steps, early stopping, best kept.
+"""One training loop on ``accelerate`` for one task or several sharing an encoder (the jiant / STILTs design).
 
-The family of the trained head decides the loss (:func:`family_loss`) and the dev metric
-(:data:`~xstilts.training.evaluation.MAIN_METRIC`).
+Each optimizer step is ``grad_accum`` micro-batches (``accelerator.accumulate``); each micro-batch comes from
+one task, drawn by :class:`~xstilts.training.sampling.MultiTaskSampler` (global batches of ``batch_size`` x
+processes rows, each process training on its own contiguous slice). Every ``eval_every`` optimizer steps (and
+at the last) the main process scores every task's English dev set with the family's main metric
+(:data:`~xstilts.training.evaluation.MAIN_METRIC`); the mean over tasks picks the best weights and drives
+early stopping. With a checkpoint folder, every evaluation also writes a resumable checkpoint
+(:mod:`xstilts.training.checkpoint`), and a restarted run continues from the newest one. The same code runs
+under ``accelerate launch`` on several processes (DDP): bf16 autocast, gradients averaged across processes,
+train losses gathered, only the main process evaluates, writes files and calls ``on_eval`` / ``on_step``.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import datasets
 import numpy as np
 import torch
-from accelerate import Accelerator
-from accelerate.utils import set_seed
-from torch.utils.data import DataLoader
+from accelerate import Accelerator, PartialState
+from accelerate.utils import (
+    DistributedDataParallelKwargs,
+    GradientAccumulationPlugin,
+    broadcast_object_list,
+    gather_object,
+    parse_flag_from_env,
+    set_seed,
+)
 from transformers import get_linear_schedule_with_warmup
-from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from xstilts.errors import XstiltsError
 from xstilts.modeling import MASKED_SCORE, MultiTaskModel
 from xstilts.params import TrainParams
-from xstilts.training.evaluation import MAIN_METRIC, evaluate
+from xstilts.training import checkpoint
+from xstilts.training.evaluation import evaluate, main_metric
 from xstilts.training.features import IGNORE, Collator, lengths
+from xstilts.training.sampling import MultiTaskSampler, SamplingConfig, shard
 
 
 @dataclass
@@ -39,6 +54,30 @@ class TrainResult:
     @property
     def best_dev_accuracy(self) -> float:
         return self.best_dev_score
+
+
+@dataclass
+class TaskData:
+    """One task's training features, and its English dev features (``dev_examples``: the rows behind them)."""
+
+    task: str
+    train: datasets.Dataset
+    dev: datasets.Dataset | None
+    collator: Collator
+    dev_examples: datasets.Dataset | None = None
+    allow_no_answer: bool = False  # extractive QA with unanswerable questions (SQuAD 2.0)
+
+
+@dataclass
+class MultiTaskResult:
+    best_score: float  # mean of the tasks' dev main metrics at the best step; nan when no task has dev rows
+    best_step: int
+    steps: int
+    train_tokens: int
+    stopped_early: bool
+    dev_scores: dict[str, float] = field(default_factory=dict)  # per task, at the best step
+    dev_metrics: dict[str, str] = field(default_factory=dict)  # per task: the main metric's name
+    resumed_from: int = 0  # the step a checkpoint restarted the run at (0: a fresh start)
 
 
 def family_loss(family: str, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -66,8 +105,266 @@ def bf16_available() -> bool:
     return True  # CPU autocast supports bfloat16 on every torch build we pin
 
 
+def process_state() -> PartialState:
+    """This run's processes (starts torch.distributed under a launcher); ``ACCELERATE_USE_CPU`` counts, as in
+    ``Accelerator``, so that a CPU run launched with several processes uses gloo instead of running alone."""
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+
+
 def freeze_embeddings(model: MultiTaskModel) -> None:
     model.encoder.get_input_embeddings().weight.requires_grad_(False)
+
+
+def _check(model: MultiTaskModel, data: Sequence[TaskData]) -> None:
+    names = [d.task for d in data]
+    if not data or len(set(names)) != len(names):
+        raise XstiltsError(f"Train each task once; got tasks {names}.")
+    for d in data:
+        if d.task not in model.specs:
+            raise XstiltsError(f"The model has no head for {d.task!r}; give it one HeadSpec per trained task.")
+        family = model.specs[d.task].family
+        if len(d.train) == 0:
+            raise XstiltsError(f"No training rows for {d.task}.")
+        if d.dev is not None and len(d.dev) and family in ("tagging", "extractive_qa") and d.dev_examples is None:
+            raise XstiltsError(f"{family} dev evaluation needs dev_examples (the rows the dev features came from).")
+
+
+def _rows(features: datasets.Dataset, indices: list[int]) -> list[dict]:
+    columns = features[indices]
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+class _Loop:
+    """The state of one training run; :func:`train_tasks` is its public face."""
+
+    def __init__(self, model, data, cfg, seed, sampling, checkpoint_dir) -> None:
+        self.data = {d.task: d for d in data}
+        self.tasks = [d.task for d in data]
+        self.cfg = cfg
+        self.families = {t: model.specs[t].family for t in self.tasks}
+        self.metrics = {t: main_metric(f, model.specs[t].labels) for t, f in self.families.items()}
+        self.with_dev = [d.task for d in data if d.dev is not None and len(d.dev) > 0]
+        set_seed(seed)
+        self.bf16 = cfg.bf16 and bf16_available()
+        handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if len(data) > 1 else []
+        self.accelerator = Accelerator(
+            mixed_precision="bf16" if self.bf16 else "no",
+            gradient_accumulation_plugin=GradientAccumulationPlugin(
+                num_steps=cfg.grad_accum, sync_with_dataloader=False
+            ),
+            kwargs_handlers=handlers,
+        )
+        self.world, self.rank = self.accelerator.num_processes, self.accelerator.process_index
+        if cfg.freeze_embeddings:
+            freeze_embeddings(model)
+        task_lengths = {t: lengths(self.families[t], self.data[t].train) for t in self.tasks}
+        self.sampler = MultiTaskSampler(task_lengths, cfg.batch_size * self.world, seed, sampling)
+        self.total_steps = max(1, math.ceil(self.sampler.batches_per_epoch() * cfg.epochs / cfg.grad_accum))
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.01)
+        self.scheduler = get_linear_schedule_with_warmup(
+            optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
+        )
+        # the scheduler stays unprepared: it steps once per optimizer step, whatever the number of processes
+        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        self.checkpoint_dir = checkpoint_dir
+        self.step, self.tokens, self.since_best, self.stopped_early = 0, 0, 0, False
+        self.best_score, self.best_step, self.best_scores = -math.inf, 0, {}
+        self.best_weights: dict[str, torch.Tensor] | None = None
+        self.resumed_from = 0
+        self._reset_losses()
+
+    @property
+    def unwrapped(self) -> MultiTaskModel:
+        return self.accelerator.unwrap_model(self.model)
+
+    def _reset_losses(self) -> None:
+        self.loss_sum = torch.zeros(len(self.tasks), dtype=torch.float64)
+        self.loss_count = torch.zeros(len(self.tasks), dtype=torch.float64)
+
+    def micro_batch(self) -> float:
+        task, indices = self.sampler.next()
+        d = self.data[task]
+        batch = d.collator(_rows(d.train, shard(indices, self.rank, self.world)))
+        batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
+        with self.accelerator.accumulate(self.model):
+            self.model.train()
+            logits = self.model(task, batch["input_ids"], batch["attention_mask"])
+            loss = family_loss(self.families[task], logits, batch)
+            self.accelerator.backward(loss)
+            self.optimizer.step()
+            self.optimizer.zero_grad()
+        value = loss.item()
+        i = self.tasks.index(task)
+        self.loss_sum[i] += value
+        self.loss_count[i] += 1
+        self.tokens += int(batch["attention_mask"].sum())
+        return value
+
+    def train_losses(self) -> dict[str, float]:
+        """Each task's mean micro-batch loss since the last evaluation, over all processes."""
+        both = torch.stack([self.loss_sum, self.loss_count]).to(self.accelerator.device)
+        both = self.accelerator.reduce(both, "sum").cpu() if self.world > 1 else both.cpu()
+        return {f"{t}_train_loss": float(both[0, i] / both[1, i]) for i, t in enumerate(self.tasks) if both[1, i] > 0}
+
+    def dev_scores(self) -> dict[str, float]:
+        """Each task's dev main metric, computed by the main process and sent to the others."""
+        scores: dict[str, float] = {}
+        if self.accelerator.is_main_process:
+            for t in self.with_dev:
+                d = self.data[t]
+                result = evaluate(
+                    self.unwrapped,
+                    t,
+                    d.dev_examples,
+                    d.dev,
+                    d.collator,
+                    2 * self.cfg.batch_size,
+                    self.bf16,
+                    allow_no_answer=d.allow_no_answer,
+                )
+                value = result.score()[self.metrics[t]]
+                scores[t] = -math.inf if math.isnan(value) else value
+        if self.world > 1:
+            scores = broadcast_object_list([scores])[0]
+        return scores
+
+    def evaluate_and_choose(self, on_eval: Callable[[int, dict[str, float]], None]) -> None:
+        values = self.train_losses()
+        self._reset_losses()
+        scores = self.dev_scores()
+        values.update({f"{t}_dev_{self.metrics[t]}_train_language": s for t, s in scores.items()})
+        if not scores:
+            selection = None  # nothing to choose a checkpoint by: the last weights stay
+        else:
+            selection = float(np.mean(list(scores.values())))
+            if len(self.tasks) > 1:
+                values["dev_main_metric_mean"] = selection
+        if self.accelerator.is_main_process:
+            on_eval(self.step, values)
+        if selection is None:
+            return
+        if selection > self.best_score:
+            self.best_score, self.best_step, self.best_scores, self.since_best = selection, self.step, scores, 0
+            if self.accelerator.is_main_process:
+                self.best_weights = copy.deepcopy({k: v.detach().cpu() for k, v in self.unwrapped.state_dict().items()})
+        else:
+            self.since_best += 1
+            self.stopped_early = self.since_best >= self.cfg.patience
+
+    # ---- checkpoints -------------------------------------------------------------------------------------------
+
+    def _state(self) -> dict:
+        return {
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "world": self.world,
+            "since_best": self.since_best,
+            "stopped_early": self.stopped_early,
+            "best_score": self.best_score,
+            "best_step": self.best_step,
+            "best_scores": self.best_scores,
+            "sampler": self.sampler.state_dict(),
+        }
+
+    def save(self) -> None:
+        per_process = gather_object([{"rng": checkpoint.rng_state(), "tokens": self.tokens}])
+        if self.accelerator.is_main_process:
+            files = {
+                "state.pt": self._state(),
+                "rng.pt": per_process,
+                "model.pt": {k: v.detach().cpu() for k, v in self.unwrapped.state_dict().items()},
+                "optimizer.pt": self.optimizer.state_dict(),
+                "scheduler.pt": self.scheduler.state_dict(),
+            }
+            if self.best_weights is not None:
+                files["best.pt"] = self.best_weights
+            checkpoint.write(self.checkpoint_dir, self.step, files)
+        self.accelerator.wait_for_everyone()
+
+    def resume(self) -> None:
+        found = checkpoint.latest(self.checkpoint_dir)
+        if found is None:
+            return
+        state = checkpoint.read(found, "state.pt")
+        if state["world"] != self.world or state["total_steps"] != self.total_steps:
+            raise XstiltsError(
+                f"Checkpoint {found} was written by {state['world']} process(es) for {state['total_steps']} steps, "
+                f"not {self.world} for {self.total_steps}; delete {self.checkpoint_dir} to start over."
+            )
+        self.unwrapped.load_state_dict(checkpoint.read(found, "model.pt"))
+        self.optimizer.load_state_dict(checkpoint.read(found, "optimizer.pt"))
+        self.scheduler.load_state_dict(checkpoint.read(found, "scheduler.pt"))
+        self.sampler.load_state_dict(state["sampler"])
+        for key in ("step", "since_best", "stopped_early", "best_score", "best_step", "best_scores"):
+            setattr(self, key, state[key])
+        if self.accelerator.is_main_process and checkpoint.has(found, "best.pt"):
+            self.best_weights = checkpoint.read(found, "best.pt")
+        mine = checkpoint.read(found, "rng.pt")[self.rank]
+        checkpoint.set_rng_state(mine["rng"])
+        self.tokens = int(mine["tokens"])
+        self.resumed_from = self.step
+        if self.accelerator.is_main_process:
+            print(f"resuming from the checkpoint of step {self.step} ({found})", flush=True)
+
+    # ---- the loop ----------------------------------------------------------------------------------------------
+
+    def run(self, on_eval, on_step) -> MultiTaskResult:
+        if self.checkpoint_dir is not None:
+            if self.accelerator.is_main_process:
+                checkpoint.clean_temporary(self.checkpoint_dir)
+            self.accelerator.wait_for_everyone()
+            self.resume()
+        while self.step < self.total_steps and not self.stopped_early:
+            losses = [self.micro_batch() for _ in range(self.cfg.grad_accum)]
+            self.scheduler.step()
+            self.step += 1
+            if self.accelerator.is_main_process:
+                on_step(self.step, float(np.mean(losses)))
+            if self.step % self.cfg.eval_every == 0 or self.step == self.total_steps:
+                self.evaluate_and_choose(on_eval)
+                if self.checkpoint_dir is not None:
+                    self.save()
+        if self.best_weights is not None:
+            self.unwrapped.load_state_dict(self.best_weights)
+        tokens = torch.tensor([self.tokens], dtype=torch.float64, device=self.accelerator.device)
+        total_tokens = int(self.accelerator.reduce(tokens, "sum").item()) if self.world > 1 else self.tokens
+        if not self.best_scores:
+            return MultiTaskResult(
+                math.nan, self.step, self.step, total_tokens, False, {}, self.metrics, self.resumed_from
+            )
+        return MultiTaskResult(
+            self.best_score,
+            self.best_step,
+            self.step,
+            total_tokens,
+            self.stopped_early,
+            dict(self.best_scores),
+            self.metrics,
+            self.resumed_from,
+        )
+
+
+def train_tasks(
+    model: MultiTaskModel,
+    data: Sequence[TaskData],
+    cfg: TrainParams,
+    seed: int,
+    *,
+    sampling: SamplingConfig | None = None,
+    on_eval: Callable[[int, dict[str, float]], None] = lambda step, metrics: None,
+    on_step: Callable[[int, float], None] = lambda step, loss: None,
+    checkpoint_dir: Path | None = None,
+) -> MultiTaskResult:
+    """Train ``model``'s heads for ``data``'s tasks and the shared encoder; leaves the best dev weights in ``model``.
+
+    ``on_eval`` gets ``<task>_train_loss``, ``<task>_dev_<metric>_train_language`` and, for several tasks,
+    ``dev_main_metric_mean``. Without dev rows in any task there is no checkpoint choice and no early stopping:
+    the last weights stay and the score is nan. ``checkpoint_dir``: write a checkpoint at every evaluation and
+    resume from the newest one found there. Under DDP the best weights are loaded on the main process only.
+    """
+    _check(model, data)
+    loop = _Loop(model, list(data), cfg, seed, sampling or SamplingConfig(), checkpoint_dir)
+    return loop.run(on_eval, on_step)
 
 
 def train_task(
@@ -81,86 +378,27 @@ def train_task(
     on_eval: Callable[[int, dict[str, float]], None] = lambda step, metrics: None,
     dev_examples: datasets.Dataset | None = None,
     on_step: Callable[[int, float], None] = lambda step, loss: None,
+    checkpoint_dir: Path | None = None,
 ) -> TrainResult:
-    """Train ``model``'s ``task`` head and encoder; leaves the best dev checkpoint's weights in ``model``.
+    """Train one task (see :func:`train_tasks`); ``on_eval`` gets ``train_loss`` and ``dev_<metric>_train_language``.
 
     ``dev`` holds features of the English dev set (``dev_examples`` the rows they were built from, which
-    tagging and QA need to score words and answer texts). Without dev rows there is no checkpoint choice and
-    no early stopping: the last weights stay and the score is nan. ``on_step`` sees every step's loss.
+    tagging and QA need to score words and answer texts). ``on_step`` sees every optimizer step's loss.
     """
-    family = model.specs[task].family
-    metric = MAIN_METRIC[family]
-    has_dev = dev is not None and len(dev) > 0
-    if has_dev and family in ("tagging", "extractive_qa") and dev_examples is None:
-        raise XstiltsError(f"{family} dev evaluation needs dev_examples (the rows the dev features came from).")
-    if len(train) == 0:
-        raise XstiltsError(f"No training rows for {task}.")
-    set_seed(seed)
-    bf16 = cfg.bf16 and bf16_available()
-    accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no")
-    if accelerator.num_processes > 1:
-        raise XstiltsError("Multi-process (DDP) training is not supported yet; launch one process per run.")
-    if cfg.freeze_embeddings:
-        freeze_embeddings(model)
-    generator = torch.Generator().manual_seed(seed)
-    # Length-grouped batches (shuffled mega-batches sorted by length) cut padding; dynamic padding does the rest.
-    sampler = LengthGroupedSampler(cfg.batch_size, lengths=lengths(family, train), generator=generator)
-    loader = DataLoader(train, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collator)
-    total_steps = max(1, math.ceil(len(loader) * cfg.epochs))
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.01)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
-    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-
-    best = (-math.inf, 0, None)
-    step, tokens, since_best, losses = 0, 0, 0, []
-    stopped_early = False
-
-    def dev_score() -> float:
-        unwrapped = accelerator.unwrap_model(model)
-        result = evaluate(unwrapped, task, dev_examples, dev, collator, 2 * cfg.batch_size, bf16)
-        value = result.score()[metric]
-        return -math.inf if math.isnan(value) else value
-
-    while step < total_steps and not stopped_early:
-        for batch in loader:
-            model.train()
-            logits = model(task, batch["input_ids"], batch["attention_mask"])
-            loss = family_loss(family, logits, batch)
-            accelerator.backward(loss)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            step += 1
-            tokens += int(batch["attention_mask"].sum())
-            losses.append(loss.item())
-            on_step(step, losses[-1])
-            if step % cfg.eval_every == 0 or step == total_steps:
-                values = {"train_loss": float(np.mean(losses))}
-                if has_dev:
-                    score = dev_score()
-                    values[f"dev_{metric}_train_language"] = score
-                on_eval(step, values)
-                losses = []
-                if not has_dev:
-                    pass  # nothing to choose a checkpoint by: the last weights stay
-                elif score > best[0]:
-                    state = copy.deepcopy(
-                        {k: v.detach().cpu() for k, v in accelerator.unwrap_model(model).state_dict().items()}
-                    )
-                    best, since_best = (score, step, state), 0
-                else:
-                    since_best += 1
-                    if since_best >= cfg.patience:
-                        stopped_early = True
-                        break
-            if step >= total_steps:
-                break
-    unwrapped = accelerator.unwrap_model(model)
-    if best[2] is not None:
-        unwrapped.load_state_dict(best[2])
-    if not has_dev:
-        return TrainResult(math.nan, step, step, tokens, False, metric)
-    return TrainResult(best[0], best[1], step, tokens, stopped_early, metric)
+    prefix = f"{task}_"
+    result = train_tasks(
+        model,
+        [TaskData(task, train, dev, collator, dev_examples)],
+        cfg,
+        seed,
+        on_eval=lambda step, values: on_eval(step, {k.removeprefix(prefix): v for k, v in values.items()}),
+        on_step=on_step,
+        checkpoint_dir=checkpoint_dir,
+    )
+    metric = result.dev_metrics[task]
+    return TrainResult(
+        result.best_score, result.best_step, result.steps, result.train_tokens, result.stopped_early, metric
+    )
 
 
 def train_classifier(

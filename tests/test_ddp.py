@@ -1,0 +1,107 @@
+"""DDP: the training loop on 2 CPU processes (``accelerate launch``, gloo backend) matches one process.
+
+Run as a script, this file is the worker: ``test_ddp.py <encoder dir> <batch size> <out.json> <checkpoints>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+SRC = TESTS.parent / "src"
+TOLERANCE = 1e-4
+
+
+def worker(encoder_dir: str, batch_size: int, out: Path, checkpoints: Path) -> None:
+    """Two tasks (so DDP meets heads without gradients), 2 evaluations, checkpoints on; the main process reports."""
+    import torch
+    from accelerate import PartialState
+    from transformers import AutoTokenizer
+
+    from test_multitask import cfg, no_dropout_model, task_data
+    from xstilts.training import checkpoint
+    from xstilts.training.loop import train_tasks
+    from xstilts.training.sampling import SamplingConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
+    model = no_dropout_model(encoder_dir, {"x": ("a", "b"), "y": ("p", "q")})
+    evals = []
+    result = train_tasks(
+        model,
+        [task_data(tokenizer, "x", 32, 1), task_data(tokenizer, "y", 16, 2, ("p", "q"))],
+        cfg(batch_size=batch_size, epochs=2, eval_every=3),
+        seed=11,
+        sampling=SamplingConfig("uniform"),
+        on_eval=lambda step, values: evals.append([step, values]),
+        checkpoint_dir=checkpoints,
+    )
+    state = PartialState()
+    if state.is_main_process:
+        rng = checkpoint.read(checkpoint.latest(checkpoints), "rng.pt")
+        weights = torch.cat([p.detach().flatten() for p in model.parameters()])
+        report = {
+            "processes": state.num_processes,
+            "checkpoint_processes": len(rng),
+            "steps": result.steps,
+            "best_step": result.best_step,
+            "best_score": result.best_score,
+            "dev_scores": result.dev_scores,
+            "evals": evals,
+            "weights": weights.tolist(),
+        }
+        out.write_text(json.dumps(report))
+
+
+def _env() -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    env.update(OMP_NUM_THREADS="1", ACCELERATE_USE_CPU="1")
+    return env
+
+
+def _launch(args: list[str], tmp_path: Path, name: str, processes: int) -> dict:
+    out, checkpoints = tmp_path / f"{name}.json", tmp_path / f"ck-{name}"
+    script = [str(Path(__file__).resolve()), *args, str(out), str(checkpoints)]
+    if processes == 1:
+        command = [sys.executable, *script]
+    else:
+        accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
+        assert accelerate, "accelerate's launcher is not installed next to this Python"
+        # torchrun-style processes (--multi_gpu) that ACCELERATE_USE_CPU puts on the CPU with the gloo backend
+        launcher = ["--multi_gpu", "--num_processes", str(processes), "--num_machines", "1", "--mixed_precision", "no"]
+        command = [accelerate, "launch", *launcher, "--dynamo_backend", "no", *script]
+    done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_with_the_same_effective_batch(tiny_encoder_dir, tmp_path):
+    """2 processes x batch 4 against 1 process x batch 8 (dropout off, rows of equal length, 2 tasks).
+
+    Each optimizer step sees the same 8 rows either way and DDP averages the two halves' gradients, which is
+    the mean over 8 rows; only the order of float sums differs. Tolerance: train losses, dev scores and every
+    weight agree within 1e-4 (absolute).
+    """
+    two = _launch([str(tiny_encoder_dir), "4"], tmp_path, "two", 2)
+    one = _launch([str(tiny_encoder_dir), "8"], tmp_path, "one", 1)
+    assert (two["processes"], two["checkpoint_processes"], one["processes"]) == (2, 2, 1)
+    assert two["steps"] == one["steps"] == 2 * (4 + 2)
+    assert [e[0] for e in two["evals"]] == [e[0] for e in one["evals"]] == [3, 6, 9, 12]
+    for (_, a), (_, b) in zip(two["evals"], one["evals"], strict=True):
+        assert a.keys() == b.keys()
+        assert all(a[k] == pytest.approx(b[k], abs=TOLERANCE) for k in a)
+    assert two["best_step"] == one["best_step"]
+    assert two["dev_scores"] == pytest.approx(one["dev_scores"], abs=TOLERANCE)
+    assert two["weights"] == pytest.approx(one["weights"], abs=TOLERANCE)
+
+
+if __name__ == "__main__":
+    sys.path[:0] = [str(SRC), str(TESTS)]
+    worker(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
