@@ -59,3 +59,48 @@ def test_retrieve_finds_translations(project):
     metrics = run_retrieve("udhr", "none")
     assert set(metrics) >= {"test_accuracy_de", "test_accuracy_pl", "test_accuracy_zeroshot"}
     assert all(0.0 <= v <= 1.0 for k, v in metrics.items() if "accuracy" in k)
+
+
+def _set_params(project, update) -> None:
+    import yaml
+
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    update(params)
+    path.write_text(yaml.safe_dump(params))
+
+
+def test_per_task_overrides_reach_the_run(project):
+    _set_params(project, lambda p: p["target"].update(per_task={"multiemo": {"epochs": 1, "lr": 0.002}}))
+    run_target("multiemo", "none")
+    params = _last_run("target").data.params
+    assert params["epochs"] == "1.0" and params["lr"] == "0.002"
+
+
+def test_per_task_override_with_a_bad_value_fails_the_run(project):
+    from xstilts.errors import XstiltsError
+
+    _set_params(project, lambda p: p["target"].update(per_task={"multiemo": {"epochs": -1}}))
+    with pytest.raises(XstiltsError, match="per_task.multiemo"):
+        run_target("multiemo", "none")
+    assert _last_run("target").info.status == "FAILED"
+
+
+def test_trimmed_training_saves_a_full_encoder(project):
+    """With trim_embeddings the run trains the used rows only; the saved encoder has every row again."""
+    from transformers import AutoModel
+
+    _set_params(project, lambda p: p["target"].update(trim_embeddings=True, freeze_embeddings=False))
+    before = AutoModel.from_pretrained(_encoder(project))
+    run_target("multiemo", "none")
+    after = AutoModel.from_pretrained(str(project / "models/target/multiemo-none/encoder"))
+    old, new = before.get_input_embeddings().weight, after.get_input_embeddings().weight
+    assert old.shape == new.shape
+    changed = (old != new).any(dim=1)
+    assert 0 < int(changed.sum()) < old.shape[0]  # the rows the data uses moved, the others did not
+
+
+def _encoder(project) -> str:
+    import yaml
+
+    return yaml.safe_load((project / "params.yaml").read_text())["model"]["name"]

@@ -20,12 +20,20 @@ PROFILES = sorted(p.stem for p in (REPO / "profiles").glob("*.yaml"))
 @pytest.mark.parametrize("name", PROFILES)
 def test_profile_names_real_tasks(name):
     profile = yaml.safe_load((REPO / "profiles" / f"{name}.yaml").read_text())
+    source = profile["data"].get("source", "offline")
     for task in profile["data"]["tasks"]:
-        get_task(task)
+        get_task(task, source=source)
+    groups = profile["intermediate"].get("groups", {})
+    for group, members in groups.items():
+        assert group not in profile["data"]["tasks"] and set(members) <= set(profile["data"]["tasks"]), group
     for section, role in (("intermediate", Role.INTERMEDIATE), ("target", Role.TARGET), ("retrieve", Role.RETRIEVAL)):
         for task in profile[section]["tasks"]:
-            assert task in profile["data"]["tasks"] or get_task(task).train_from in profile["data"]["tasks"]
-            get_task(task, role)
+            if section == "intermediate" and task in groups:
+                continue
+            found = get_task(task, role, source=source)
+            assert task in profile["data"]["tasks"] or found.train_from in profile["data"]["tasks"], task
+        for key in profile[section].get("per_task", {}):
+            assert key in profile[section]["tasks"] or key in groups, f"{section}.per_task.{key}"
     for init in profile["target"]["inits"] + profile["retrieve"]["encoders"]:
         assert init == "none" or init in profile["intermediate"]["tasks"]
 
@@ -40,7 +48,13 @@ def test_switching_profiles_round_trips(tmp_path):
     apply_profile("default", tmp_path)
     default = load_params(tmp_path / "params.yaml")
     assert default.data.tasks == load_params(REPO / "params.yaml").data.tasks
-    assert default.intermediate.tasks == ["vitaminc"]
+    assert default.intermediate.tasks == ["vitaminc", "squadshifts", "socialiqa", "all"]
+    assert default.intermediate.for_task("all").examples_cap == 1500
+    assert default.intermediate.for_task("vitaminc").examples_cap is None
+    apply_profile("paper", tmp_path)
+    paper = load_params(tmp_path / "params.yaml")
+    assert paper.model.name == "xlm-roberta-large" and paper.data.source == "hub"
+    assert paper.target.for_task("udpos").epochs == 10 and paper.target.for_task("xquad").max_length == 384
 
 
 def test_unknown_profile(tmp_path):
