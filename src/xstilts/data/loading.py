@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datasets
+import pyarrow.parquet as pq
 
 from xstilts.errors import XstiltsError
 from xstilts.paths import prepared_dir
@@ -15,6 +16,8 @@ def load_split(task: str, split: str) -> datasets.Dataset:
         raise XstiltsError(f"Prepared data for {task}/{split} is missing at {path}; run `dvc repro prepare@{task}`.")
     datasets.disable_progress_bars()
     try:
+        if pq.ParquetFile(path).metadata.num_rows == 0:  # datasets' parquet builder fails on a file without rows
+            return datasets.Dataset(pq.read_table(path))
         return datasets.load_dataset("parquet", data_files=str(path), split="train")
     except Exception as exc:
         raise XstiltsError(

@@ -102,7 +102,7 @@ class LareqaTask(_ReleaseTask):
     )
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
-        splits.resolve_params(self.name, params, {})
+        splits.resolve_params(self.name, params, {"seed": splits.DEFAULT_SEED})
         docs = releases.load_lareqa(Path(raw_dir), self.languages)
         rows = conv.lareqa(docs, prefix="lareqa", domain="wikipedia", source=releases.LAREQA_SOURCE, split="test")
         return splits.write_splits(Path(out_dir), self.schema, {"test": rows})
@@ -123,7 +123,7 @@ class MewslixTask(_ReleaseTask):
     )
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
-        splits.resolve_params(self.name, params, {})
+        splits.resolve_params(self.name, params, {"seed": splits.DEFAULT_SEED})
         folder = releases.mewslix_dir(Path(raw_dir))
         source, rows = releases.MEWSLIX_SOURCE, {s: [] for s in SPLITS}
         for split, name in (("train", "wikipedia_pairs-train"), ("dev", "wikipedia_pairs-dev")):
