@@ -67,15 +67,31 @@ def _grouped(folder: Path, label) -> dict[str, dict[str, dict[str, float]]]:
     return tables
 
 
+def english_scores(values: dict[str, float]) -> dict[str, dict[str, tuple[float, float]]]:
+    """{task prefix ("" for a single-task run): {metric: (dev, test)}} from ``[<task>_]<split>_<metric>_en`` keys."""
+    found: dict[str, dict[str, tuple[float, float]]] = {}
+    for key, test in values.items():
+        head, sep, rest = key.rpartition("test_")
+        if not sep or not rest.endswith("_en") or (head and not head.endswith("_")):
+            continue
+        metric = rest[: -len("_en")]
+        dev = values.get(f"{head}dev_{metric}_en", float("nan"))
+        found.setdefault(head.rstrip("_"), {})[metric] = (dev, test)
+    return found
+
+
 def intermediate_lines(m: Path) -> list[str]:
     lines = []
     for path in sorted((m / "intermediate").glob("*.json")):
-        values = _load(path)
-        metrics = sorted({k[len("test_") : -len("_en")] for k in values if k.startswith("test_") and k.endswith("_en")})
-        dev = {name: 100 * values.get(f"dev_{name}_en", float("nan")) for name in metrics}
-        test = {name: 100 * values[f"test_{name}_en"] for name in metrics}
-        shown = ", ".join(f"{name} dev {dev[name]:.1f} / test {test[name]:.1f}" for name in metrics)
-        lines.append(f"Intermediate {path.stem}: English {shown or 'no English test metrics'}\n")
+        scores = english_scores(_load(path))
+        if not scores:
+            lines.append(f"Intermediate {path.stem}: no English test metrics\n")
+        for task, metrics in sorted(scores.items()):
+            shown = ", ".join(
+                f"{name} dev {100 * dev:.1f} / test {100 * test:.1f}" for name, (dev, test) in sorted(metrics.items())
+            )
+            where = f"{path.stem} ({task})" if task else path.stem
+            lines.append(f"Intermediate {where}: English {shown}\n")
     return lines
 
 
