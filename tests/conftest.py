@@ -52,3 +52,12 @@ def store(mlflow_store) -> Iterator[str]:
 
     configure()  # mlflow.set_tracking_uri() from an earlier test would otherwise win over the env var
     yield mlflow_store
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state() -> Iterator[None]:
+    """Each test starts without accelerate's process-wide state (a real run is one process with one precision)."""
+    yield
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)

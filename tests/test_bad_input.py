@@ -103,3 +103,17 @@ def test_cli_exits_non_zero_with_one_line(project, capsys):
     assert main(["intermediate", "--task", "nope"]) == 2
     ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("xstilts:")]
     assert len(ours) == 1 and ours[0].startswith("xstilts: error: Unknown task 'nope'")
+
+
+def test_max_length_beyond_the_encoders_positions(project):
+    import yaml
+
+    from xstilts.errors import XstiltsError
+    from xstilts.pipeline.phases import run_target
+
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["target"]["per_task"] = {"multiemo": {"max_length": 4096}}
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(XstiltsError, match="exceeds the encoder's"):
+        run_target("multiemo", "none")

@@ -58,9 +58,12 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     _packages(root)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["model"]["name"] = str(tiny_encoder_dir)
-    params["data"].update(TINY_DATA)
+    params["data"].update(TINY_DATA, tasks=list(TINY_DATA))
     for stage in ("intermediate", "target"):
-        params[stage].update({"batch_size": 8, "eval_every": 2, "max_length": 32, "bf16": False})
+        params[stage].update({"batch_size": 8, "eval_every": 2, "max_length": 32, "bf16": False, "per_task": {}})
+    params["intermediate"].update(tasks=["vitaminc"], groups={})
+    params["target"].update(tasks=["multiemo"], inits=["none", "vitaminc"])
+    params["retrieve"].update(tasks=["udhr"], encoders=["none", "vitaminc"])
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {
         **os.environ,

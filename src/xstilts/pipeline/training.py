@@ -73,6 +73,20 @@ def training_source(task: Task) -> Task:
     return source
 
 
+def check_max_length(encoder, max_length: int, what: str) -> None:
+    """Fail clearly when ``max_length`` tokens do not fit the encoder's position embeddings."""
+    positions = getattr(encoder.config, "max_position_embeddings", None)
+    if positions is None:
+        return
+    if getattr(encoder.config, "model_type", "") in ("xlm-roberta", "roberta"):
+        positions -= 2  # RoBERTa-style position ids start after the padding index
+    if max_length > positions:
+        raise XstiltsError(
+            f"max_length {max_length} for {what} exceeds the encoder's {positions} positions; "
+            "lower max_length (or its per_task override) in params.yaml."
+        )
+
+
 def train_and_evaluate(
     task: Task,
     tokenizer,
@@ -142,6 +156,7 @@ def train_and_evaluate_tasks(
     and add ``dev_main_metric_mean`` (the mean of the tasks' English dev main metrics that picked the weights).
     """
     started = time.time()
+    check_max_length(encoder, cfg.max_length, ",".join(t.name for t in tasks))
     state = process_state()
     set_seed(seed)  # the fresh heads' initialisation is part of the run's randomness
     model = MultiTaskModel(encoder, [HeadSpec(t.name, t.family.value, list(t.labels)) for t in tasks])
