@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 # `make run PROFILE=full` switches params.yaml to profiles/full.yaml first (see `xstilts profile`).
 run: setup
 	@if [ -n "$(PROFILE)" ]; then $(BIN)/xstilts profile $(PROFILE); fi
+	@$(BIN)/xstilts pipeline   # dvc.yaml from params.yaml (a no-op when nothing in params.yaml changed)
 	@start=$$(date +%s); export XSTILTS_RUN_STARTED=$$start; \
 	$(BIN)/dvc repro && \
 	$(BIN)/xstilts summary && \

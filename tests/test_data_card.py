@@ -12,7 +12,7 @@ from test_validation import (
     tag_row,
     write_prepared,
 )
-from xstilts.data.card import build_card, write_card
+from xstilts.data.card import task_card
 from xstilts.data.sources import PACKAGES
 from xstilts.tasks import get_task
 from xstilts.tasks.base import Family
@@ -32,7 +32,7 @@ def test_card_for_registered_tasks(tmp_path, monkeypatch):
         bitext_row("udhr-de-2-1", "test"),
     ]
     write_prepared(prepared / "udhr", Family.BITEXT, rows)
-    card = build_card(["multiemo", "udhr"])
+    card = task_card(get_task("multiemo"), prepared / "multiemo") + task_card(get_task("udhr"), prepared / "udhr")
     assert card.startswith("# Data card\n")
     emo, udhr = _section(card, "multiemo"), _section(card, "udhr")
     task = get_task("multiemo")
@@ -64,7 +64,7 @@ def test_card_label_tables_per_family(tmp_path):
     rows = [tag_row("t-1", "train", tokens=["w"] * 40, tags=[tags[i % 20] for i in range(40)])]
     rows.append(tag_row("t-2", "dev", tokens=["w"], tags=["T0"]))
     write_prepared(tmp_path / ManyTags.name, Family.TAGGING, rows)
-    card = build_card([TinyChoice(), TinyQA(), ManyTags()], prepared_root=tmp_path)
+    card = "".join(task_card(t, tmp_path / t.name) for t in (TinyChoice(), TinyQA(), ManyTags()))
     mc, qa, pos = _section(card, "tinymc"), _section(card, "tinyqa"), _section(card, "tinypos")
     assert "Gold choice index distribution" in mc and "| 0 | 1 | 0 | 1 | 2 |" in mc and "| 1 | 0 | 1 | 0 | 1 |" in mc
     assert "Answers per question" in qa and "| 1 | 1 | 0 | 1 | 2 |" in qa and "| 2 | 0 | 1 | 0 | 1 |" in qa
@@ -72,11 +72,3 @@ def test_card_label_tables_per_family(tmp_path):
     assert "| T0 | 2 | 1 | 0 | 3 |" in pos
     assert pos.count("\n| T") == 15
     assert "> Note: no rows in split test." in pos
-
-
-def test_write_card_atomically(tmp_path):
-    write_prepared(tmp_path / TinyQA.name, Family.EXTRACTIVE_QA, CLEAN[TinyQA])
-    out = tmp_path / "data" / "README.md"
-    write_card(out, [TinyQA()], prepared_root=tmp_path)
-    assert out.read_text(encoding="utf-8") == build_card([TinyQA()], prepared_root=tmp_path)
-    assert sorted(p.name for p in out.parent.iterdir()) == ["README.md"]

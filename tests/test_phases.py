@@ -7,6 +7,7 @@ import json
 import mlflow
 import pytest
 
+from xstilts.modeling import fingerprint
 from xstilts.pipeline.phases import run_intermediate, run_retrieve, run_target
 
 
@@ -30,7 +31,10 @@ def test_intermediate_logs_metrics_tags_and_artifacts(project):
     assert run.data.params["lr"] == "0.001"
     assert "vitaminc_train_loss" in run.data.metrics
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
-    assert {"model", "predictions", "vitaminc.json"} <= artifacts
+    assert {"predictions", "vitaminc.json"} <= artifacts
+    assert "model" not in artifacts  # the model stays in DVC's cache; MLflow holds registered models only
+    assert run.data.tags["model_dir"] == "models/intermediate/vitaminc"
+    assert run.data.tags["model_fingerprint"] == fingerprint(project / "models/intermediate/vitaminc")
 
 
 def test_target_reports_every_language_and_is_reproducible(project):
@@ -45,7 +49,7 @@ def test_target_reports_every_language_and_is_reproducible(project):
     run = _last_run("target")
     assert run.data.tags["target_task"] == "multiemo"
     assert run.data.tags["intermediate_tasks"] == "none"
-    assert run.data.tags["model_uri"]
+    assert run.data.tags["model_dir"] == "models/target/multiemo-none"
 
 
 def test_target_from_intermediate_loads_its_encoder(project):

@@ -11,9 +11,8 @@ from mlflow import MlflowClient
 
 from xstilts.encoder.loading import load_encoder
 from xstilts.errors import XstiltsError
-from xstilts.modeling import HeadSpec, MultiTaskModel, save_model
+from xstilts.modeling import HeadSpec, MultiTaskModel, fingerprint, save_model
 from xstilts.registry import champions, format_champions, promote
-from xstilts.serving import log_classifier
 from xstilts.tracking import configure
 
 LABELS = ["negative", "neutral", "positive", "ambivalent"]
@@ -29,7 +28,7 @@ def build_model_dir(encoder_dir: Path, out_dir: Path) -> Path:
 def fake_target_run(
     model_dir: Path, value: float | None, task: str = "multiemo", status: str = "FINISHED", log_model: bool = True
 ) -> str:
-    """A target-phase run as the pipeline leaves it: tags, the zero-shot metric, the pyfunc model and its URI tag."""
+    """A target-phase run as the pipeline leaves it: tags, the zero-shot metric, its model folder and fingerprint."""
     with mlflow.start_run(experiment_id=configure()) as run:
         mlflow.set_tags(
             {
@@ -43,8 +42,8 @@ def fake_target_run(
         )
         if value is not None:
             mlflow.log_metric(METRIC, value)
-        if log_model:
-            mlflow.set_tag("model_uri", log_classifier(model_dir, "multiemo"))  # the one head we have
+        if log_model:  # what the target phase leaves: the model folder and the fingerprint of its files
+            mlflow.set_tags({"model_dir": str(model_dir), "model_fingerprint": fingerprint(model_dir)})
     if status != "FINISHED":
         MlflowClient().set_terminated(run.info.run_id, status=status)
     return run.info.run_id
@@ -100,6 +99,19 @@ def test_promotion_lifecycle(store, model_dir):
     assert rows[0]["metric_value"] == pytest.approx(0.7) and rows[0]["intermediate_tasks"] == "xnli_en,paws_en"
     table = format_champions(rows)
     assert "multiemo" in table and "0.7000" in table and better in table
+
+
+def test_a_run_whose_model_was_overwritten_is_no_candidate(store, tiny_encoder_dir, tmp_path):
+    client = MlflowClient()
+    folder = build_model_dir(tiny_encoder_dir, tmp_path / "model")
+    stale = fake_target_run(folder, 0.90)
+    tokenizer, encoder = load_encoder(str(tiny_encoder_dir))  # the same stage trains again into the same folder
+    save_model(MultiTaskModel(encoder, [HeadSpec("multiemo", "classification", LABELS)]), tokenizer, folder, {})
+    fresh = fake_target_run(folder, 0.50)
+    result = promote("multiemo")
+    assert (result.promoted, result.run_id) == (True, fresh)  # 0.90 was another model, gone from disk
+    assert "model" in {a.path for a in client.list_artifacts(fresh)}  # logged when promoted...
+    assert client.list_artifacts(stale) == []  # ...and never for a run that was not
 
 
 def test_no_candidates(store, model_dir):

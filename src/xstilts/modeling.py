@@ -9,13 +9,15 @@ The head's kind follows the task's family (:data:`HEAD_FAMILIES`):
 * ``tagging``: every token -> ``[batch, seq, n_labels]`` logits;
 * ``extractive_qa``: every token -> ``[batch, seq, 2]`` (start, end) logits.
 
-A saved model is a folder: ``encoder/`` (Hugging Face ``save_pretrained`` of encoder and
-tokenizer), ``heads.safetensors`` and ``xstilts.json`` (the heads' tasks, labels and settings).
+A saved model is a folder: ``encoder/`` (a Hugging Face folder of encoder and tokenizer whose
+embedding matrix is a shard of its own, see :mod:`xstilts.encoder.weights`), ``heads.safetensors``
+and ``xstilts.json`` (the heads' tasks, labels and settings).
 Target training loads only ``encoder/`` from an intermediate model and starts a fresh head.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import asdict, dataclass
@@ -27,6 +29,7 @@ from torch import nn
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from xstilts.encoder.loading import load_bare_encoder
+from xstilts.encoder.weights import save_encoder
 from xstilts.errors import XstiltsError
 
 META_FILE = "xstilts.json"
@@ -104,14 +107,21 @@ class MultiTaskModel(nn.Module):
 
 
 def save_model(
-    model: MultiTaskModel, tokenizer: PreTrainedTokenizerBase, out_dir: Path, extra: dict | None = None
+    model: MultiTaskModel,
+    tokenizer: PreTrainedTokenizerBase,
+    out_dir: Path,
+    extra: dict | None = None,
+    base: Path | None = None,
 ) -> Path:
-    """Write the model folder atomically (a temp folder renamed into place)."""
+    """Write the model folder atomically (a temp folder renamed into place).
+
+    ``base``: the encoder folder training started from; an unchanged embedding matrix is linked from it.
+    """
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    model.encoder.save_pretrained(tmp / "encoder")
+    save_encoder(model.encoder, tmp / "encoder", base)  # the embedding matrix in a shard of its own
     tokenizer.save_pretrained(tmp / "encoder")
     save_file({k: v.contiguous() for k, v in model.heads.state_dict().items()}, str(tmp / "heads.safetensors"))
     meta = {"heads": [asdict(h) for h in model.specs.values()], **(extra or {})}
@@ -120,6 +130,17 @@ def save_model(
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
     return out_dir
+
+
+def fingerprint(model_dir: Path) -> str:
+    """sha256 over a model folder's file names and contents: which trained model a run left behind."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(model_dir).rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(model_dir)).encode() + b"\0")
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 22):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_meta(model_dir: Path) -> dict:

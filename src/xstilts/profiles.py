@@ -1,7 +1,8 @@
 """Profiles: named sets of ``params.yaml`` values (``profiles/<name>.yaml``) written into ``params.yaml``.
 
 ``params.yaml`` stays the one file that DVC and the entry points read; switching a profile rewrites
-the keys the profile names (comments and every other key are kept) and sets ``profile: <name>``.
+the keys the profile names (comments and every other key are kept), sets ``profile: <name>`` and writes
+``dvc.yaml`` for it (:mod:`xstilts.pipeline.dvcfile`).
 """
 
 from __future__ import annotations
@@ -47,4 +48,7 @@ def apply_profile(name: str, root: Path | None = None) -> str:
         tmp.unlink()
         raise
     tmp.replace(params_path)
-    return f"params.yaml now holds profile {name!r}; run `dvc repro` (or `make run`)."
+    from xstilts.pipeline.dvcfile import write_pipeline
+
+    write_pipeline(root)
+    return f"params.yaml now holds profile {name!r} and dvc.yaml its stages; run `dvc repro` (or `make run`)."

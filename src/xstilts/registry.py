@@ -2,6 +2,9 @@
 
 A new version is registered only when a finished target run beats the current champion on the chosen metric
 (strictly). The champion's metric name and value are kept as version tags, so the comparison needs no run lookup.
+Training runs leave their model in DVC's cache (tags ``model_dir`` and ``model_fingerprint``); only a run that
+is promoted gets the pyfunc model logged to it, so MLflow's store holds the registered models and no others.
+A run whose model folder has since been overwritten by another run (its fingerprint differs) is no candidate.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from xstilts.errors import XstiltsError
+from xstilts.modeling import fingerprint
+from xstilts.paths import repo_root
+from xstilts.serving import log_classifier
 from xstilts.tracking import configure, tracking_uri
 
 PREFIX = "xstilts-"
@@ -74,10 +80,17 @@ def _candidates(client: MlflowClient, exp_id: str, target_task: str, metric: str
         token = page.token
         if not token:
             break
+    scored = [r for r in runs if metric in r.data.metrics and not math.isnan(r.data.metrics[metric])]
+    on_disk: dict[str, str | None] = {}  # model folder -> fingerprint of what it holds now (hashed once)
+    for folder in {r.data.tags["model_dir"] for r in scored if r.data.tags.get("model_dir")}:
+        path = repo_root() / folder
+        on_disk[folder] = fingerprint(path) if path.is_dir() else None
+    # a run is a candidate while the folder it names still holds the files it fingerprinted
     return [
         r
-        for r in runs
-        if metric in r.data.metrics and not math.isnan(r.data.metrics[metric]) and r.data.tags.get("model_uri")
+        for r in scored
+        if r.data.tags.get("model_fingerprint")
+        and on_disk.get(r.data.tags.get("model_dir", "")) == r.data.tags["model_fingerprint"]
     ]
 
 
@@ -137,7 +150,8 @@ def promote(target_task: str, metric: str = DEFAULT_METRIC) -> PromotionResult:
                 )
         tags = {k: best.data.tags[k] for k in COPIED_RUN_TAGS if k in best.data.tags}
         tags.update({"metric": metric, "metric_value": repr(value), "source_run": run_id, "target_task": target_task})
-        created = mlflow.register_model(best.data.tags["model_uri"], name, tags=tags)
+        model_uri = log_classifier(repo_root() / best.data.tags["model_dir"], target_task, run_id)
+        created = mlflow.register_model(model_uri, name, tags=tags)
         new_version = int(created.version)
         client.set_registered_model_alias(name, ALIAS, str(new_version))
         if champion is None:

@@ -7,17 +7,8 @@ import os
 import time
 from pathlib import Path
 
-from xstilts.paths import main_root, metrics_dir
-
-TIMINGS = "logs/timings.jsonl"
-
-
-def record_timing(command: str, seconds: float, ok: bool) -> None:
-    """Append one stage's wall time to ``logs/timings.jsonl`` (git-ignored; read by :func:`print_summary`)."""
-    path = main_root() / TIMINGS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fh.write(json.dumps({"command": command, "seconds": round(seconds, 1), "ok": ok, "at": time.time()}) + "\n")
+from xstilts.paths import metrics_dir
+from xstilts.timing import stage_times
 
 
 def _load(path: Path) -> dict[str, float]:
@@ -116,16 +107,22 @@ def results_text() -> str:
     return "\n".join(parts)
 
 
-def timings_text(since: float) -> str:
-    path = main_root() / TIMINGS
-    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-    rows = [r for r in rows if r["at"] >= since]
+def timings_text(since: float, now: float | None = None) -> str:
+    """Per stage: the work and the whole stage command; then the pipeline's wall time and its overhead."""
+    rows = stage_times(since)
     if not rows:
         return "Per-stage timings: no stage ran (DVC found everything up to date).\n"
-    lines = ["Per-stage timings (this run):"]
+    lines = [f"Per-stage timings (this run, seconds):  {'work':>8s} {'stage':>8s}"]
     for r in rows:
-        lines.append(f"  {r['command']:45s} {r['seconds']:8.1f} s{'' if r['ok'] else '  FAILED'}")
-    lines.append(f"  {'total in stages':45s} {sum(r['seconds'] for r in rows):8.1f} s")
+        lines.append(f"  {r.stage:38s} {r.work:8.1f} {r.command:8.1f}{'' if r.ok else '  FAILED'}")
+    work, commands = sum(r.work for r in rows), sum(r.command for r in rows)
+    lines.append(f"  {'total in stages':38s} {work:8.1f} {commands:8.1f}")
+    if since > 0:
+        wall = (now or time.time()) - since
+        lines.append(
+            f"  pipeline wall time {wall:.0f} s: work {work:.0f} s, overhead {wall - work:.0f} s "
+            f"({100 * (wall - work) / wall:.0f}%: stage commands {commands - work:.0f} s, DVC {wall - commands:.0f} s)"
+        )
     return "\n".join(lines) + "\n"
 
 

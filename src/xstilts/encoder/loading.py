@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+if TYPE_CHECKING:  # transformers takes seconds to import: only the loaders need it
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from xstilts.errors import XstiltsError
 from xstilts.paths import models_dir
@@ -42,6 +44,8 @@ def resolve_model(name: str) -> str:
 
 def load_bare_encoder(where: str | Path) -> PreTrainedModel:
     """``AutoModel`` without the pooler, which xstilts never uses (mean pooling instead)."""
+    from transformers import AutoModel
+
     try:
         return AutoModel.from_pretrained(where, add_pooling_layer=False)
     except TypeError:  # architectures without a pooler option
@@ -50,6 +54,8 @@ def load_bare_encoder(where: str | Path) -> PreTrainedModel:
 
 def load_encoder(name: str) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
     """Load the tokenizer and the bare encoder (no pooler) named by ``name``."""
+    from transformers import AutoTokenizer
+
     where = resolve_model(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(where)

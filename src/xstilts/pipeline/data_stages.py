@@ -1,4 +1,4 @@
-"""The data stages behind ``dvc.yaml`` (fetch, extract, encoder, prepare), each recorded as an MLflow run."""
+"""The data stages behind ``dvc.yaml`` (fetch, extract, encoder, prepare, validate), each an MLflow run."""
 
 from __future__ import annotations
 
@@ -66,20 +66,20 @@ def run_prepare(task_name: str) -> dict[str, int]:
         return counts
 
 
-def run_validate(task_name: str) -> str:
-    """Great Expectations checks on a prepared task (raises, after saving the report, when one fails)."""
-    from xstilts.data.validation import run_validation
-
-    report = run_validation(task_name, source=load_params().data.source)
-    return f"{task_name}: all expectations met" if report.success else report.message()
-
-
-def run_card() -> Path:
-    """The data card (``data/README.md``) for every prepared task of the profile."""
-    from xstilts.data.card import write_card
+def card_path(task_name: str) -> Path:
     from xstilts.paths import repo_root
 
-    path = repo_root() / "data" / "README.md"
-    data = load_params().data
-    write_card(path, data.tasks, source=data.source)
-    return path
+    return repo_root() / "data" / "cards" / f"{task_name}.md"
+
+
+def run_validate(task_name: str) -> str:
+    """Great Expectations checks on a prepared task (raises, after saving the report, when one fails), then the
+    task's data card ``data/cards/<task>.md``."""
+    from xstilts.atomic import write_text_atomic
+    from xstilts.data.card import task_card
+    from xstilts.data.validation import run_validation
+
+    source = load_params().data.source
+    report = run_validation(task_name, source=source)
+    write_text_atomic(card_path(task_name), task_card(get_task(task_name, source=source), prepared_dir(task_name)))
+    return f"{task_name}: all expectations met" if report.success else report.message()

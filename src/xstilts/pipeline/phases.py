@@ -1,8 +1,9 @@
 """The entry points behind ``MLproject``: each one is a function that tests call directly.
 
-``run_intermediate`` (phase 2), ``run_target`` (phase 3), ``run_retrieve`` (retrieval straight
-from an encoder) and ``run_promote`` (registry). Every run records params, per-language metrics,
-tags (phase, tasks, model, data source, seed) and artifacts, and ends FAILED with the reason on error.
+``run_intermediate`` (phase 2), ``run_target`` (phase 3) and ``run_retrieve`` (retrieval straight from an
+encoder); ``run_promote`` (registry) is in :mod:`xstilts.pipeline.promotion`. Every run records params,
+per-language metrics, tags (phase, tasks, model, data source, seed, the model folder and its fingerprint) and
+artifacts, and ends FAILED with the reason on error. Models stay in DVC's cache, not in MLflow's store.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import mlflow
 from xstilts.data.loading import load_split
 from xstilts.encoder.loading import load_encoder, resolve_model
 from xstilts.errors import XstiltsError
-from xstilts.modeling import read_meta
+from xstilts.modeling import fingerprint, read_meta
 from xstilts.params import Params, TrainParams, load_params
 from xstilts.paths import metrics_dir, models_dir, prepared_dir, repo_root
+from xstilts.pipeline.runs import intermediate_model_dir, intermediate_tasks
 from xstilts.pipeline.training import train_and_evaluate_tasks
 from xstilts.retrieval import retrieve, write_retrieval_predictions
-from xstilts.tasks import Family, Role, Task, get_task
+from xstilts.tasks import Role, Task, get_task
 from xstilts.tracking import configure, phase_run, write_metrics_json
 from xstilts.training import checkpoint
 from xstilts.training.loop import process_state
@@ -42,39 +44,6 @@ def _log_settings(params: Params, section: dict[str, Any], tags: dict[str, str])
     mlflow.log_params({"seed": params.seed, "model": params.model.name, "data_source": params.data.source})
     mlflow.log_params({k: json.dumps(v) if isinstance(v, list) else v for k, v in section.items()})
     mlflow.set_tags({"model": params.model.name, "data_source": params.data.source, "seed": str(params.seed), **tags})
-
-
-def intermediate_tasks(spec: str, params: Params) -> tuple[str, list[str]]:
-    """``spec`` (a task, ``a,b,c``, or a group of ``intermediate.groups``) as (model folder name, task list).
-
-    The folder name is the group's name, else the tasks joined by "+" (``a+b+c``); a "+"-joined name is read
-    like a comma list, so a target's ``init`` may name the folder either way.
-    """
-    groups = params.intermediate.groups
-    if spec in groups:
-        names, out_name = list(groups[spec]), spec
-    else:
-        names = [n.strip() for n in spec.replace("+", ",").split(",")]
-        out_name = "+".join(names)
-    if not names or any(not n for n in names):
-        raise XstiltsError(f"Intermediate task list {spec!r} has an empty name; write tasks as a,b,c.")
-    if len(set(names)) != len(names):
-        raise XstiltsError(f"Intermediate task list {spec!r} names a task twice; list each task once.")
-    for name in names:
-        if name in groups:
-            raise XstiltsError(f"{name!r} in {spec!r} is a group; a group cannot be part of a task list.")
-        try:
-            get_task(name, Role.INTERMEDIATE, source=params.data.source)
-        except XstiltsError as exc:
-            if len(names) == 1 and not groups:
-                raise
-            known = f" or a group ({', '.join(sorted(groups))})" if groups else ""
-            raise XstiltsError(f"In {spec!r}: {exc} Name intermediate tasks{known}.") from exc
-    return out_name, names
-
-
-def intermediate_model_dir(name: str) -> Path:
-    return models_dir() / "intermediate" / name
 
 
 def resolve_init(init: str, params: Params) -> tuple[str, str]:
@@ -196,6 +165,7 @@ def _train_phase(phase: str, task_spec: str, role: Role, init: str, cfg_of, out_
             {"intermediate_tasks": tag, "base_model": params.model.name, "seed": params.seed},
             sampling=sampling,
             checkpoint_dir=folder,
+            base=local if (local := Path(resolve_model(encoder_name))).is_dir() else None,
         )
         if not outcome.is_main:
             return {}
@@ -205,12 +175,9 @@ def _train_phase(phase: str, task_spec: str, role: Role, init: str, cfg_of, out_
         write_metrics_json(metrics_dir() / phase / f"{out_name}.json", outcome.metrics)
         if role == Role.TARGET:
             _write_xtreme(tasks[0].name, repo_root() / "predictions" / phase / f"{out_name}.csv", init)
-        if role == Role.TARGET and tasks[0].family == Family.CLASSIFICATION:
-            from xstilts.serving import log_classifier
-
-            mlflow.set_tag("model_uri", log_classifier(model_dir, tasks[0].name))
-        else:
-            mlflow.log_artifacts(str(model_dir), artifact_path="model")
+        # the model stays in DVC's cache; MLflow gets a copy only when the registry promotes it (registry.promote)
+        saved = {"model_dir": str(model_dir.relative_to(repo_root())), "model_fingerprint": fingerprint(model_dir)}
+        mlflow.set_tags(saved)
         checkpoint.remove(folder)
         return outcome.metrics
 
@@ -232,7 +199,11 @@ def _write_xtreme(task: str, predictions_csv: Path, init: str) -> None:
 def run_intermediate(task: str) -> dict[str, float]:
     """Phase 2: train ``task`` (English; ``a,b,c`` or a group of ``intermediate.groups`` trains several together)
     from the pretrained encoder; writes models/intermediate/<task, group name, or a+b+c>."""
-    return _train_phase("intermediate", task, Role.INTERMEDIATE, NO_INIT, lambda p: p.intermediate.for_task(task), None)
+
+    def settings(params: Params) -> TrainParams:  # per_task by folder name: task=a,b and task=a+b read a+b
+        return params.intermediate.for_task(intermediate_tasks(task, params)[0])
+
+    return _train_phase("intermediate", task, Role.INTERMEDIATE, NO_INIT, settings, None)
 
 
 def run_target(task: str, init: str = NO_INIT) -> dict[str, float]:
@@ -264,29 +235,3 @@ def run_retrieve(task: str, encoder: str = NO_INIT) -> dict[str, float]:
 
             log_xtreme_artifacts(written)
         return metrics
-
-
-def run_promote(tasks: list[str] | None = None) -> list:
-    """Register, per target task, the best run's model as ``xstilts-<task>@champion`` if it beats the champion."""
-    from xstilts.registry import champions, promote
-
-    with phase_run("promote", {"tasks": ",".join(tasks or ["all"])}, {}):
-        params = load_params()
-        targets = tasks or params.target.tasks
-        mlflow.log_param("metric", params.promote.metric)
-        results = []
-        for task in targets:
-            if get_task(task, Role.TARGET, source=params.data.source).family != Family.CLASSIFICATION:
-                # the pyfunc model (xstilts.serving) serves classifiers only; other families stay unregistered
-                print(f"{task}: not registered (registry models exist for classification targets only)")
-                continue
-            result = promote(task, params.promote.metric)
-            mlflow.log_metric(f"{task}_promoted", float(result.promoted))
-            results.append(result)
-        board = {
-            row["target"]: {"version": int(row["version"]), str(row["metric"]): float(row["metric_value"])}
-            for row in champions()
-            if row["target"] in targets
-        }
-        write_metrics_json(metrics_dir() / "champions.json", board)
-        return results

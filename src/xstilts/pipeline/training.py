@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from accelerate.utils import set_seed
 
+from xstilts.atomic import write_text_atomic
 from xstilts.data.loading import load_split
 from xstilts.errors import XstiltsError
 from xstilts.modeling import HeadSpec, MultiTaskModel, save_model
@@ -149,8 +150,11 @@ def train_and_evaluate_tasks(
     stride: int | None = None,
     sampling: SamplingConfig | None = None,
     checkpoint_dir: Path | None = None,
+    base: Path | None = None,
 ) -> Outcome:
     """Train ``tasks`` together (one head each), keep the weights with the best mean dev metric, evaluate each.
+
+    ``base``: the encoder folder that ``encoder`` was loaded from (its unchanged embedding shard is linked).
 
     One task gives exactly :func:`train_and_evaluate`'s metric names; several prefix them with the task name
     and add ``dev_main_metric_mean`` (the mean of the tasks' English dev main metrics that picked the weights).
@@ -231,10 +235,9 @@ def train_and_evaluate_tasks(
     sources = {p.task.name: p.source.name for p in prepared if p.source is not p.task}
     if sources:
         meta["train_from"] = ",".join(sources.values()) if not several else sources
-    save_model(model, tokenizer, model_dir, extra=meta)
+    save_model(model, tokenizer, model_dir, extra=meta, base=base)
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    predictions_path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(predictions_path, index=False)
+    write_text_atomic(predictions_path, table.to_csv(index=False))  # a new file: never through a DVC hardlink
     mlflow.log_artifact(str(predictions_path), artifact_path="predictions")
     metrics["wall_seconds"] = time.time() - started
     return Outcome(metrics, model_dir, result.resumed_from)

