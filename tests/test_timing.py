@@ -1,0 +1,30 @@
+"""Per-stage timings: the work inside a stage's MLflow runs against the whole stage command."""
+
+from __future__ import annotations
+
+from xstilts import timing
+from xstilts.report import timings_text
+
+
+def test_work_and_command_lines_join_per_stage(tmp_path, monkeypatch):
+    monkeypatch.setenv("XSTILTS_ROOT", str(tmp_path))
+    clock = iter([100.0, 130.0, 155.0, 160.0])
+    monkeypatch.setattr(timing.time, "time", lambda: next(clock))
+    monkeypatch.setenv("DVC_STAGE", "target-multiemo-none")
+    timing.record("work", 25.0, ok=True)  # the entry point's MLflow run, at t=100
+    timing.record("command", 40.0, ok=True)  # `xstilts run`, started at t=90, ended at t=130
+    monkeypatch.setenv("DVC_STAGE", "validate-udhr")
+    timing.record("work", 4.0, ok=False)
+    timing.record("command", 9.0, ok=False)
+    monkeypatch.delenv("DVC_STAGE")
+    timing.record("work", 99.0, ok=True)  # a run by hand (not under DVC): not part of the pipeline's table
+
+    rows = timing.stage_times(since=0)
+    assert [(r.stage, r.work, r.command, r.ok) for r in rows] == [
+        ("target-multiemo-none", 25.0, 40.0, True),
+        ("validate-udhr", 4.0, 9.0, False),
+    ]
+    assert timing.stage_times(since=150) == [rows[1]]
+    text = timings_text(since=60.0, now=160.0)  # 100 s of wall time, 29 s of work
+    assert "validate-udhr" in text and "FAILED" in text
+    assert "pipeline wall time 100 s: work 29 s, overhead 71 s (71%: stage commands 20 s, DVC 51 s)" in text
