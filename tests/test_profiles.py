@@ -62,3 +62,23 @@ def test_unknown_profile(tmp_path):
     shutil.copytree(REPO / "profiles", tmp_path / "profiles")
     with pytest.raises(XstiltsError, match="Unknown profile 'huge'"):
         apply_profile("huge", tmp_path)
+
+
+def test_every_switch_is_reversible(tmp_path):
+    """Switching to a profile gives the same params.yaml (comments included) whatever was there before."""
+    shutil.copytree(REPO / "profiles", tmp_path / "profiles")
+    fresh = {}
+    for name in PROFILES:
+        shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+        apply_profile(name, tmp_path)
+        fresh[name] = (tmp_path / "params.yaml").read_text()
+    assert fresh["default"] == (REPO / "params.yaml").read_text()  # the committed params.yaml is the default
+    for first in PROFILES:
+        for then in PROFILES:
+            apply_profile(first, tmp_path)
+            apply_profile(then, tmp_path)
+            assert (tmp_path / "params.yaml").read_text() == fresh[then], (first, then)
+    apply_profile("paper", tmp_path)
+    paper = load_params(tmp_path / "params.yaml")
+    assert "squadshifts" not in paper.intermediate.per_task  # the default's runs do not leak into the paper's
+    assert paper.intermediate.for_task("all").examples_cap == 20000
