@@ -5,7 +5,7 @@ package (module level or inside functions); the task registry imports every modu
 and reads its tag maps, so it stands for that whole folder; ``cli.py`` is every stage's entry. The ``code``
 stage writes ``reports/code/<kind>.json`` (a sha256 per file) and every stage depends on its kind's file:
 editing a file reruns exactly the stages whose kind reads it (``report.py`` retrains nothing), and dvc.lock
-holds one entry per stage for its code instead of one per source file. Standard library only: it runs first.
+holds one entry per stage for its code instead of one per source file. Imports nothing heavy: it runs first.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import hashlib
 import json
 from functools import cache
 from pathlib import Path
+
+from xstilts.atomic import write_text_atomic
 
 PACKAGE = Path(__file__).resolve().parents[1]  # src/xstilts
 ROOT = PACKAGE.parents[1]
@@ -72,16 +74,11 @@ def source_files(kind: str) -> list[str]:
 
 
 def write_fingerprints(root: Path) -> dict[str, Path]:
-    """Write ``reports/code/<kind>.json`` under ``root`` for every kind; unchanged files keep their bytes."""
+    """Write ``reports/code/<kind>.json`` under ``root`` for every kind (the same code gives the same bytes)."""
     written = {}
     for kind in KINDS:
         files = {name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest() for name in source_files(kind)}
         path = root / fingerprint_path(kind)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"kind": kind, "entry": list(KINDS[kind]), "files": files}, indent=2) + "\n"
-        if not path.is_file() or path.read_text() != text:
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(text)
-            tmp.replace(path)
+        write_text_atomic(path, json.dumps({"kind": kind, "entry": list(KINDS[kind]), "files": files}, indent=2) + "\n")
         written[kind] = path
     return written

@@ -17,15 +17,15 @@ from typing import Any
 
 import yaml
 
+from xstilts.atomic import write_text_atomic
 from xstilts.encoder.loading import OFFLINE_MODELS, OFFLINE_PREFIX
 from xstilts.errors import XstiltsError
 from xstilts.params import IntermediateParams, Params, TrainParams, load_params
 from xstilts.paths import repo_root
 from xstilts.pipeline.code import KINDS, fingerprint_path
-from xstilts.pipeline.runs import intermediate_tasks
+from xstilts.pipeline.runs import NO_INIT, intermediate_tasks
 
 DVC_FILE = "dvc.yaml"
-NO_INIT = "none"
 SAMPLING_KEYS = ("sampling", "temperature", "examples_cap")  # read only by multi-task runs
 DESIGN_KEYS = ("tasks", "inits", "groups", "per_task")  # chosen per stage, never read as a setting
 COMMON = ["seed", "model.name", "data.source"]  # every training and retrieval run reads these
@@ -206,7 +206,7 @@ def write_pipeline(root: Path | None = None) -> Path:
     path = root / DVC_FILE
     text = render(load_params(root / "params.yaml"))
     if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
+        write_text_atomic(path, text)
     return path
 
 

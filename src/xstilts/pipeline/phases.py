@@ -24,7 +24,7 @@ from xstilts.errors import XstiltsError
 from xstilts.modeling import fingerprint, read_meta
 from xstilts.params import Params, TrainParams, load_params
 from xstilts.paths import metrics_dir, models_dir, prepared_dir, repo_root
-from xstilts.pipeline.runs import intermediate_model_dir, intermediate_tasks
+from xstilts.pipeline.runs import NO_INIT, intermediate_model_dir, intermediate_tasks
 from xstilts.pipeline.training import train_and_evaluate_tasks
 from xstilts.retrieval import retrieve, write_retrieval_predictions
 from xstilts.tasks import Role, Task, get_task
@@ -32,8 +32,6 @@ from xstilts.tracking import configure, phase_run, write_metrics_json
 from xstilts.training import checkpoint
 from xstilts.training.loop import process_state
 from xstilts.training.sampling import SamplingConfig
-
-NO_INIT = "none"
 
 
 def _checked_params(params: Params | None) -> Params:

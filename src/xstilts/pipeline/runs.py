@@ -9,6 +9,8 @@ from xstilts.params import Params
 from xstilts.paths import models_dir
 from xstilts.tasks import Role, get_task
 
+NO_INIT = "none"  # a target's init / a retrieval's encoder: the pretrained encoder, no intermediate model
+
 
 def intermediate_tasks(spec: str, params: Params) -> tuple[str, list[str]]:
     """``spec`` (a task, ``a,b,c``, or a group of ``intermediate.groups``) as (model folder name, task list).
