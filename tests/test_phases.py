@@ -8,7 +8,8 @@ import mlflow
 import pytest
 
 from xstilts.modeling import fingerprint
-from xstilts.pipeline.phases import run_intermediate, run_retrieve, run_target
+from xstilts.pipeline.phases import run_intermediate, run_target
+from xstilts.pipeline.retrieve import run_retrieve
 
 
 def _last_run(phase: str):

@@ -83,7 +83,7 @@ def _target(args: argparse.Namespace) -> None:
 
 
 def _retrieve(args: argparse.Namespace) -> None:
-    from xstilts.pipeline.phases import run_retrieve
+    from xstilts.pipeline.retrieve import run_retrieve
 
     _show(run_retrieve(args.task, args.encoder))
 
@@ -120,17 +120,24 @@ def _submission(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    """Run an MLproject entry point through MLflow Projects (``mlflow run . -e ...`` with the local env).
+    """Run an MLproject entry point through MLflow Projects, as ``mlflow run . -e ... --backend xstilts``.
 
-    Synchronously: MLflow starts the entry point's command itself and waits, in this process (asynchronous
-    mode would start a ``mlflow run`` process in between, seconds of start-up for nothing).
+    Synchronously, with the project's own backend (:mod:`xstilts.pipeline.project_backend`): MLflow validates
+    the parameters and creates the run, and the entry point's command runs in this process rather than in a
+    second Python process that would import MLflow and open the store again.
     """
     import mlflow.projects
     from mlflow.exceptions import ExecutionException
 
     from xstilts.paths import repo_root
+    from xstilts.pipeline import project_backend
     from xstilts.tracking import EXPERIMENT, configure
 
+    if not project_backend.is_registered():
+        raise XstiltsError(
+            f"MLflow cannot find the {project_backend.NAME!r} project backend: reinstall the package "
+            "(`pip install -e .`, or `make setup`) so that its entry points are registered."
+        )
     configure()
     parameters = dict(p.split("=", 1) for p in args.param)
     try:
@@ -138,6 +145,7 @@ def _run(args: argparse.Namespace) -> None:
             str(repo_root()),
             entry_point=args.entry_point,
             parameters=parameters,
+            backend=project_backend.NAME,
             env_manager="local",
             experiment_name=EXPERIMENT,
             synchronous=True,

@@ -15,6 +15,7 @@ import mlflow
 
 from xstilts import timing
 from xstilts.atomic import write_text_atomic
+from xstilts.params import Params
 from xstilts.paths import main_root
 
 EXPERIMENT = "xstilts"
@@ -61,6 +62,13 @@ def phase_run(phase: str, params: dict[str, Any], tags: dict[str, str]) -> Itera
     else:
         mlflow.end_run(status="FINISHED")
         timing.record("work", time.time() - started, ok=True)
+
+
+def log_settings(params: Params, section: dict[str, Any], tags: dict[str, str]) -> None:
+    """Log a run's settings (seed, model, data source and its params.yaml section) as params and tags."""
+    mlflow.log_params({"seed": params.seed, "model": params.model.name, "data_source": params.data.source})
+    mlflow.log_params({k: _param(v) for k, v in section.items()})
+    mlflow.set_tags({"model": params.model.name, "data_source": params.data.source, "seed": str(params.seed), **tags})
 
 
 def _param(value: Any) -> str:

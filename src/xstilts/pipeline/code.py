@@ -23,8 +23,8 @@ ROOT = PACKAGE.parents[1]
 ENTRY = ("cli.py", "__main__.py")
 KINDS = {  # stage kind -> the modules its commands run
     "data": ("xstilts.pipeline.data_stages",),  # fetch, extract, encoder, prepare, validate
-    "training": ("xstilts.pipeline.phases",),  # intermediate, target, retrieve
-    "promote": ("xstilts.pipeline.promotion",),
+    "training": ("xstilts.pipeline.phases", "xstilts.pipeline.retrieve", "xstilts.pipeline.project_backend"),
+    "promote": ("xstilts.pipeline.promotion", "xstilts.pipeline.project_backend"),
 }
 CODE_DIR = "reports/code"
 
@@ -57,6 +57,7 @@ def _imports(path: Path) -> frozenset[str]:
 def source_files(kind: str) -> list[str]:
     """The files (relative to the repository) that stages of ``kind`` read."""
     seen: set[Path] = set()
+    entries = {PACKAGE / name for name in ENTRY}
     todo = [f for m in KINDS[kind] if (f := _module_file(m)) is not None]
     while todo:
         path = todo.pop()
@@ -65,11 +66,11 @@ def source_files(kind: str) -> list[str]:
         seen.add(path)
         parent = path.parent / "__init__.py"  # importing a submodule runs its package's __init__
         todo += [parent] if parent.is_file() and parent != path else []
-        if path.suffix == ".py":
+        if path.suffix == ".py" and path not in entries:  # cli.py dispatches to every kind: not followed
             todo += [f for m in _imports(path) if (f := _module_file(m)) is not None]
         if path == PACKAGE / "tasks" / "__init__.py":  # the registry: every task module and its tag maps
             todo += [p for p in (PACKAGE / "tasks").rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    seen.update(PACKAGE / name for name in ENTRY)
+    seen.update(entries)
     return sorted(str(p.relative_to(ROOT)) for p in seen)
 
 

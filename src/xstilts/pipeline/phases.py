@@ -1,16 +1,15 @@
 """The entry points behind ``MLproject``: each one is a function that tests call directly.
 
-``run_intermediate`` (phase 2), ``run_target`` (phase 3) and ``run_retrieve`` (retrieval straight from an
-encoder); ``run_promote`` (registry) is in :mod:`xstilts.pipeline.promotion`. Every run records params,
+``run_intermediate`` (phase 2) and ``run_target`` (phase 3); ``run_retrieve`` (retrieval straight from an
+encoder) is in :mod:`xstilts.pipeline.retrieve` and ``run_promote`` (registry) in
+:mod:`xstilts.pipeline.promotion`. Every run records params,
 per-language metrics, tags (phase, tasks, model, data source, seed, the model folder and its fingerprint) and
 artifacts, and ends FAILED with the reason on error. Models stay in DVC's cache, not in MLflow's store.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,49 +17,18 @@ from typing import Any
 
 import mlflow
 
-from xstilts.data.loading import load_split
 from xstilts.encoder.loading import load_encoder, resolve_model
 from xstilts.errors import XstiltsError
-from xstilts.modeling import fingerprint, read_meta
+from xstilts.modeling import fingerprint
 from xstilts.params import Params, TrainParams, load_params
 from xstilts.paths import metrics_dir, models_dir, prepared_dir, repo_root
-from xstilts.pipeline.runs import NO_INIT, intermediate_model_dir, intermediate_tasks
+from xstilts.pipeline.runs import NO_INIT, intermediate_tasks, resolve_init
 from xstilts.pipeline.training import train_and_evaluate_tasks
-from xstilts.retrieval import retrieve, write_retrieval_predictions
 from xstilts.tasks import Role, Task, get_task
-from xstilts.tracking import configure, phase_run, write_metrics_json
+from xstilts.tracking import configure, log_settings, phase_run, write_metrics_json
 from xstilts.training import checkpoint
 from xstilts.training.loop import process_state
 from xstilts.training.sampling import SamplingConfig
-
-
-def _checked_params(params: Params | None) -> Params:
-    return params or load_params()
-
-
-def _log_settings(params: Params, section: dict[str, Any], tags: dict[str, str]) -> None:
-    mlflow.log_params({"seed": params.seed, "model": params.model.name, "data_source": params.data.source})
-    mlflow.log_params({k: json.dumps(v) if isinstance(v, list) else v for k, v in section.items()})
-    mlflow.set_tags({"model": params.model.name, "data_source": params.data.source, "seed": str(params.seed), **tags})
-
-
-def resolve_init(init: str, params: Params) -> tuple[str, str]:
-    """Map ``init`` ("none", intermediate task(s) or group, or a model folder) to (encoder, intermediate tasks)."""
-    if init == NO_INIT:
-        return params.model.name, NO_INIT
-    candidate = intermediate_model_dir(init)
-    if not candidate.exists() and Path(init).exists():
-        candidate = Path(init)
-    if not candidate.exists():
-        out_name, _ = intermediate_tasks(init, params)  # an unknown name fails here with the list of tasks
-        candidate = intermediate_model_dir(out_name)
-    if candidate.exists():
-        meta = read_meta(candidate)
-        return str(candidate / "encoder"), meta.get("intermediate_tasks", init)
-    raise XstiltsError(
-        f"No intermediate model for {init!r} at {candidate}; "
-        f"run `mlflow run . -e intermediate -P task={init}` (or `dvc repro`) first."
-    )
 
 
 def _checkpoint_key(phase: str, out_name: str, tasks: list[Task], encoder: str, cfg, params: Params) -> str:
@@ -124,7 +92,7 @@ def _plan(phase: str, task_spec: str, role: Role, init: str, params: Params, out
 def _quiet_plan(phase: str, task_spec: str, role: Role, init: str, cfg_of, out_name: str | None) -> Path | None:
     """The checkpoint folder of this run when its settings load (else the run itself reports the error)."""
     try:
-        params = _checked_params(None)
+        params = load_params()
         tasks, out_name, encoder_name, _ = _plan(phase, task_spec, role, init, params, out_name)
         key = _checkpoint_key(phase, out_name, tasks, encoder_name, cfg_of(params), params)
     except XstiltsError:
@@ -137,7 +105,7 @@ def _train_phase(phase: str, task_spec: str, role: Role, init: str, cfg_of, out_
     run_id = _previous_run(folder) if folder is not None and process_state().is_main_process else None
     tag_key = "target_task" if role == Role.TARGET else "task"
     with _run_context(phase, {"task": task_spec, "init": init}, {tag_key: task_spec}, run_id):
-        params = _checked_params(None)
+        params = load_params()
         cfg: TrainParams = cfg_of(params)
         tasks, out_name, encoder_name, tag = _plan(phase, task_spec, role, init, params, out_name)
         main = process_state().is_main_process
@@ -145,7 +113,7 @@ def _train_phase(phase: str, task_spec: str, role: Role, init: str, cfg_of, out_
             phase, out_name, _checkpoint_key(phase, out_name, tasks, encoder_name, cfg, params)
         )
         if main:
-            _log_settings(params, cfg.model_dump(exclude={"tasks", "inits", "groups"}), {"intermediate_tasks": tag})
+            log_settings(params, cfg.model_dump(exclude={"tasks", "inits", "groups"}), {"intermediate_tasks": tag})
             checkpoint.write_run_id(folder, mlflow.active_run().info.run_id)
         tokenizer, encoder = load_encoder(encoder_name)
         model_dir = models_dir() / phase / out_name
@@ -207,29 +175,3 @@ def run_intermediate(task: str) -> dict[str, float]:
 def run_target(task: str, init: str = NO_INIT) -> dict[str, float]:
     """Phase 3: fine-tune ``task`` on English from ``init``'s encoder, evaluate zero-shot in every language."""
     return _train_phase("target", task, Role.TARGET, init, lambda p: p.target.for_task(task), f"{task}-{init}")
-
-
-def run_retrieve(task: str, encoder: str = NO_INIT) -> dict[str, float]:
-    """Retrieval straight from an encoder (the pretrained one, or an intermediate model's)."""
-    with phase_run("retrieve", {"task": task, "encoder": encoder}, {"target_task": task}):
-        params = _checked_params(None)
-        cfg = params.retrieve
-        retrieval_task = get_task(task, Role.RETRIEVAL, source=params.data.source)
-        encoder_name, intermediate_tasks = resolve_init(encoder, params)
-        _log_settings(params, cfg.model_dump(exclude={"tasks", "encoders"}), {"intermediate_tasks": intermediate_tasks})
-        tokenizer, model = load_encoder(encoder_name)
-        started = time.time()
-        dev, test = (load_split(retrieval_task.name, split) for split in ("dev", "test"))
-        result = retrieve(retrieval_task.family, dev, test, tokenizer, model, cfg.layer, cfg.max_length, cfg.batch_size)
-        metrics = dict(result.metrics)
-        metrics["wall_seconds"] = time.time() - started
-        mlflow.log_metrics(metrics)
-        write_metrics_json(metrics_dir() / "retrieve" / f"{task}-{encoder}.json", metrics)
-        written = write_retrieval_predictions(
-            retrieval_task.name, result, repo_root() / "predictions" / "xtreme" / encoder
-        )
-        if written:
-            from xstilts.xtreme_format import log_xtreme_artifacts
-
-            log_xtreme_artifacts(written)
-        return metrics

@@ -1,4 +1,7 @@
-"""Run names: the tasks an intermediate spec trains and the folder it writes (no heavy imports: dvc.yaml uses it)."""
+"""Run names: the tasks an intermediate spec trains, the folder it writes, the encoder an ``init`` names.
+
+No heavy imports at module level: ``xstilts pipeline`` (dvc.yaml) uses it.
+"""
 
 from __future__ import annotations
 
@@ -43,3 +46,24 @@ def intermediate_tasks(spec: str, params: Params) -> tuple[str, list[str]]:
 
 def intermediate_model_dir(name: str) -> Path:
     return models_dir() / "intermediate" / name
+
+
+def resolve_init(init: str, params: Params) -> tuple[str, str]:
+    """Map ``init`` ("none", intermediate task(s) or group, or a model folder) to (encoder, intermediate tasks)."""
+    from xstilts.modeling import read_meta  # imports torch: only runs that load a model get here
+
+    if init == NO_INIT:
+        return params.model.name, NO_INIT
+    candidate = intermediate_model_dir(init)
+    if not candidate.exists() and Path(init).exists():
+        candidate = Path(init)
+    if not candidate.exists():
+        out_name, _ = intermediate_tasks(init, params)  # an unknown name fails here with the list of tasks
+        candidate = intermediate_model_dir(out_name)
+    if candidate.exists():
+        meta = read_meta(candidate)
+        return str(candidate / "encoder"), meta.get("intermediate_tasks", init)
+    raise XstiltsError(
+        f"No intermediate model for {init!r} at {candidate}; "
+        f"run `mlflow run . -e intermediate -P task={init}` (or `dvc repro`) first."
+    )

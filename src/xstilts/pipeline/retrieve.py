@@ -1,0 +1,46 @@
+"""The ``retrieve`` entry point: zero-shot retrieval straight from an encoder, no fine-tuning.
+
+Apart from :mod:`xstilts.pipeline.phases` so that a retrieval stage imports neither the training loop nor its
+metrics (scikit-learn alone takes about a second to import).
+"""
+
+from __future__ import annotations
+
+import time
+
+import mlflow
+
+from xstilts.data.loading import load_split
+from xstilts.encoder.loading import load_encoder
+from xstilts.params import load_params
+from xstilts.paths import metrics_dir, repo_root
+from xstilts.pipeline.runs import NO_INIT, resolve_init
+from xstilts.retrieval import retrieve, write_retrieval_predictions
+from xstilts.tasks import Role, get_task
+from xstilts.tracking import log_settings, phase_run, write_metrics_json
+
+
+def run_retrieve(task: str, encoder: str = NO_INIT) -> dict[str, float]:
+    """Score retrieval ``task`` with an encoder: the pretrained one (``none``) or an intermediate model's."""
+    with phase_run("retrieve", {"task": task, "encoder": encoder}, {"target_task": task}):
+        params = load_params()
+        cfg = params.retrieve
+        retrieval_task = get_task(task, Role.RETRIEVAL, source=params.data.source)
+        encoder_name, intermediate_tasks = resolve_init(encoder, params)
+        log_settings(params, cfg.model_dump(exclude={"tasks", "encoders"}), {"intermediate_tasks": intermediate_tasks})
+        tokenizer, model = load_encoder(encoder_name)
+        started = time.time()
+        dev, test = (load_split(retrieval_task.name, split) for split in ("dev", "test"))
+        result = retrieve(retrieval_task.family, dev, test, tokenizer, model, cfg.layer, cfg.max_length, cfg.batch_size)
+        metrics = dict(result.metrics)
+        metrics["wall_seconds"] = time.time() - started
+        mlflow.log_metrics(metrics)
+        write_metrics_json(metrics_dir() / "retrieve" / f"{task}-{encoder}.json", metrics)
+        written = write_retrieval_predictions(
+            retrieval_task.name, result, repo_root() / "predictions" / "xtreme" / encoder
+        )
+        if written:
+            from xstilts.xtreme_format import log_xtreme_artifacts
+
+            log_xtreme_artifacts(written)
+        return metrics

@@ -1,0 +1,58 @@
+"""`xstilts run` (DVC's stage commands): MLflow Projects with the in-process ``xstilts`` backend."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.exceptions import ExecutionException
+
+from xstilts.cli import main
+from xstilts.pipeline import project_backend
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _runs() -> list:
+    return mlflow.search_runs(experiment_names=["xstilts"], output_format="list")
+
+
+def test_the_backend_is_registered_with_mlflow():
+    from mlflow.projects.backend import loader
+
+    assert project_backend.is_registered()
+    assert isinstance(loader.load_backend(project_backend.NAME), project_backend.InProcessBackend)
+
+
+def test_an_entry_point_runs_in_this_process_into_the_run_mlflow_created(project):
+    shutil.copy(REPO / "MLproject", project / "MLproject")
+    assert main(["run", "retrieve", "-P", "task=udhr", "-P", "encoder=none"]) == 0
+    (run,) = _runs()  # one run: the entry point logged into the run MLflow Projects created
+    assert run.info.status == "FINISHED"
+    tags = run.data.tags
+    assert tags["mlflow.project.backend"] == project_backend.NAME
+    assert tags["mlflow.project.entryPoint"] == "retrieve"
+    assert tags["phase"] == "retrieve" and tags["target_task"] == "udhr"
+    assert run.data.params["task"] == "udhr" and run.data.params["encoder"] == "none"
+    assert "test_accuracy_zeroshot" in run.data.metrics
+    assert (project / "metrics/retrieve/udhr-none.json").exists()
+
+
+def test_a_failing_entry_point_fails_the_command_and_the_run(project, capsys):
+    shutil.copy(REPO / "MLproject", project / "MLproject")
+    assert main(["run", "retrieve", "-P", "task=no_such_task", "-P", "encoder=none"]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_task" in err and "Traceback" not in err
+    (run,) = _runs()
+    assert run.info.status == "FAILED"
+    assert "no_such_task" in run.data.tags["failure_reason"]
+
+
+def test_only_xstilts_commands_run_in_process(tmp_path, store):
+    (tmp_path / "MLproject").write_text("name: other\nentry_points:\n  main:\n    command: 'echo hello'\n")
+    backend = project_backend.InProcessBackend()
+    with pytest.raises(ExecutionException, match="--backend local"):
+        backend.run(str(tmp_path), "main", {}, None, {}, mlflow.get_tracking_uri(), "0")
+    assert _runs() == []  # refused before a run was created
