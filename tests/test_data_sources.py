@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.data import sources
+from xstilts.data import archives, sources
 from xstilts.data.sources import Package
 from xstilts.errors import XstiltsError
 
@@ -136,7 +136,7 @@ def test_extract_members_only_prefixes_and_safe(tmp_path):
     dest = tmp_path / "out"
     dest.mkdir()
     (dest / "stale.txt").write_text("old")
-    assert sources.extract_members(archive, ["pkg/keep/"], dest, strip="pkg/") == 2
+    assert archives.extract_members(archive, ["pkg/keep/"], dest, strip="pkg/") == 2
     files = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
     assert files == ["keep/a.txt", "keep/sub/b.txt"]  # stale file gone: dest is replaced as a whole
     assert not (tmp_path / "evil.txt").exists()
@@ -146,10 +146,10 @@ def test_extract_members_only_prefixes_and_safe(tmp_path):
         zf.writestr("mod/x.py", "x")
         zf.writestr("mod/../../zipevil.py", "evil")
         zf.writestr("other/y.py", "y")
-    assert sources.extract_members(tmp_path / "w.whl", ["mod/"], tmp_path / "z") == 1
+    assert archives.extract_members(tmp_path / "w.whl", ["mod/"], tmp_path / "z") == 1
     assert (tmp_path / "z" / "mod" / "x.py").read_text() == "x"
     with pytest.raises(XstiltsError, match="no files under"):
-        sources.extract_members(archive, ["nothing/"], tmp_path / "none")
+        archives.extract_members(archive, ["nothing/"], tmp_path / "none")
 
 
 def test_extract_for_tasks_layout(tmp_path, monkeypatch):

@@ -6,13 +6,13 @@ import datasets
 import numpy as np
 import pytest
 
-import xstilts.retrieval as retrieval
 from tiny import CORPUS
 from xstilts.encoder.loading import load_encoder
 from xstilts.errors import XstiltsError
-from xstilts.retrieval import (
+from xstilts.retrieval import embedding
+from xstilts.retrieval.bitext import bitext_retrieval
+from xstilts.retrieval.search import (
     distractor_mask,
-    evaluate_bitext,
     map_at_k,
     mine,
     pair_margins,
@@ -134,13 +134,13 @@ def _bitext(split: str, languages: list[str]) -> datasets.Dataset:
     return datasets.Dataset.from_list(rows)
 
 
-def test_evaluate_bitext_end_to_end(tiny_encoder_dir, monkeypatch):
+def test_bitext_retrieval_end_to_end(tiny_encoder_dir, monkeypatch):
     tokenizer, encoder = load_encoder(str(tiny_encoder_dir))
     calls = []
-    original = retrieval.embed
-    monkeypatch.setattr(retrieval, "embed", lambda texts, *a: calls.append(len(texts)) or original(texts, *a))
+    original = embedding.embed
+    monkeypatch.setattr(embedding, "embed", lambda texts, *a: calls.append(len(texts)) or original(texts, *a))
     dev, test = _bitext("dev", ["xx", "de"]), _bitext("test", ["xx", "de", "ru"])
-    metrics = evaluate_bitext(dev, test, tokenizer, encoder, -1, 32, 4, distractor_share=0.25, k=3)
+    metrics = bitext_retrieval(dev, test, tokenizer, encoder, -1, 32, 4, distractor_share=0.25, k=3).metrics
     assert calls == [2 * 8 + 8, 3 * 8 + 8]  # each split embedded once: its sentences plus its distinct English
     for split, langs in (("dev", ["xx", "de"]), ("test", ["xx", "de", "ru"])):
         for lang in langs:
@@ -152,15 +152,15 @@ def test_evaluate_bitext_end_to_end(tiny_encoder_dir, monkeypatch):
     assert metrics["test_accuracy_xx"] == 1.0  # identical text and translation embed identically
     assert metrics["bucc_threshold_ru"] == metrics["bucc_threshold_pooled"]  # ru is missing from dev
     assert metrics["bucc_threshold_xx"] != metrics["bucc_threshold_de"]
-    monkeypatch.setattr(retrieval, "embed", original)
-    again = evaluate_bitext(dev, test, tokenizer, encoder, -1, 32, 4, distractor_share=0.25, k=3)
+    monkeypatch.setattr(embedding, "embed", original)
+    again = bitext_retrieval(dev, test, tokenizer, encoder, -1, 32, 4, distractor_share=0.25, k=3).metrics
     assert again == pytest.approx(metrics)
 
 
-def test_evaluate_bitext_rejects_bad_splits(tiny_encoder_dir):
+def test_bitext_retrieval_rejects_bad_splits(tiny_encoder_dir):
     tokenizer, encoder = load_encoder(str(tiny_encoder_dir))
     good = _bitext("dev", ["de"])
     with pytest.raises(XstiltsError):
-        evaluate_bitext(good.remove_columns("en_text"), good, tokenizer, encoder, -1, 32, 4)
+        bitext_retrieval(good.remove_columns("en_text"), good, tokenizer, encoder, -1, 32, 4)
     with pytest.raises(XstiltsError):
-        evaluate_bitext(good, good.select([]), tokenizer, encoder, -1, 32, 4)
+        bitext_retrieval(good, good.select([]), tokenizer, encoder, -1, 32, 4)

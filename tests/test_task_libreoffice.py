@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from xstilts.data import sources
+from xstilts.data import archives, sources
 from xstilts.errors import XstiltsError
 from xstilts.tasks import get_task
 from xstilts.tasks.base import SCHEMAS, SPLITS, Family
-from xstilts.tasks.libreoffice_help import FOLDERS, read_page
+from xstilts.tasks.libreoffice_help import FOLDERS, language_archive, read_page
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAGE = "text/shared/find_toolbar#"
 
 
-def _prepare(out: Path, **params) -> dict[str, int]:
-    return get_task("libreoffice_help").prepare(FIXTURES, out, {"languages": ["de", "zh", "fr"], **params})
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> Path:
+    """The fixture pages as the extract stage leaves them: one zip per language folder."""
+    root = tmp_path_factory.mktemp("raw")
+    for folder in sorted((FIXTURES / "libreoffice_help").iterdir()):
+        archive = language_archive(root, folder.name)
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(archive, "w") as zf:
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                zf.write(path, path.relative_to(folder).as_posix())
+    return root
+
+
+def _prepare(raw: Path, out: Path, **params) -> dict[str, int]:
+    return get_task("libreoffice_help").prepare(raw, out, {"languages": ["de", "zh", "fr"], **params})
 
 
 def _rows(out: Path) -> dict[str, list[dict]]:
@@ -35,9 +49,9 @@ def test_read_page_keeps_default_variant_and_drops_repeated_ids():
     assert "bm_module" not in page
 
 
-def test_pairs(tmp_path, caplog):
+def test_pairs(raw, tmp_path, caplog):
     with caplog.at_level(logging.INFO):
-        counts = _prepare(tmp_path)
+        counts = _prepare(raw, tmp_path)
     rows = _rows(tmp_path)
     for split in SPLITS:
         assert pq.read_schema(tmp_path / f"{split}.parquet").equals(SCHEMAS[Family.BITEXT])
@@ -61,9 +75,9 @@ def test_pairs(tmp_path, caplog):
     assert all(r["text"] and r["text"] != r["en_text"] for r in every)
 
 
-def test_keys_split_the_same_in_every_language_and_deterministic(tmp_path):
-    _prepare(tmp_path / "a", dev_fraction=0.5)
-    _prepare(tmp_path / "b", dev_fraction=0.5)
+def test_keys_split_the_same_in_every_language_and_deterministic(raw, tmp_path):
+    _prepare(raw, tmp_path / "a", dev_fraction=0.5)
+    _prepare(raw, tmp_path / "b", dev_fraction=0.5)
     for split in SPLITS:
         assert (tmp_path / "a" / f"{split}.parquet").read_bytes() == (tmp_path / "b" / f"{split}.parquet").read_bytes()
     rows = _rows(tmp_path / "a")
@@ -74,11 +88,11 @@ def test_keys_split_the_same_in_every_language_and_deterministic(tmp_path):
     assert set(split_of.values()) == {"dev", "test"}
 
 
-def test_max_pairs_and_bad_params(tmp_path):
-    counts = _prepare(tmp_path, max_pairs_per_language=2)
+def test_max_pairs_and_bad_params(raw, tmp_path):
+    counts = _prepare(raw, tmp_path, max_pairs_per_language=2)
     assert counts["dev"] + counts["test"] == 4  # 2 de + 2 zh
     with pytest.raises(XstiltsError, match="languages"):
-        _prepare(tmp_path, languages=["xx"])
+        _prepare(raw, tmp_path, languages=["xx"])
     with pytest.raises(XstiltsError, match="extract stage"):
         get_task("libreoffice_help").prepare(tmp_path / "nowhere", tmp_path / "out", {})
 
@@ -90,8 +104,9 @@ def test_packages_and_extracts_cover_every_language():
         assert pkg.kind == "debian" and pkg.spec == f"{pkg.name}=4:7.4.7-1+deb12u14"
         assert pkg.registry == "the Debian archive"
         prefixes, strip, folder = sources.EXTRACTS[key]
-        assert folder == "libreoffice_help/" + strip.rstrip("/").rsplit("/", 1)[1]
-    assert {sources.EXTRACTS[k][2].split("/")[1] for k in task.packages} == {"en-US", *FOLDERS.values()}
+        assert folder == "libreoffice_help/" + strip.rstrip("/").rsplit("/", 1)[1] + ".zip"
+    folders = {sources.EXTRACTS[k][2].split("/")[1].removesuffix(".zip") for k in task.packages}
+    assert folders == {"en-US", *FOLDERS.values()}
 
 
 def _deb(path: Path, files: dict[str, bytes]) -> Path:
@@ -125,6 +140,12 @@ def test_extract_from_a_debian_package(tmp_path):
         },
     )
     prefixes, strip, folder = sources.EXTRACTS["libreoffice_help_de"]
-    n = sources.extract_members(deb, prefixes, tmp_path / folder, strip=strip)
+    n = archives.extract_members(deb, prefixes, tmp_path / folder, strip=strip)
     assert n == 1
-    assert (tmp_path / "libreoffice_help/de/text/shared/a.html").read_bytes() == b"<p id='par_id1'>x</p>"
+    with zipfile.ZipFile(tmp_path / "libreoffice_help/de.zip") as zf:  # one file for DVC, not one per page
+        assert zf.namelist() == ["text/shared/a.html"]
+        assert zf.read("text/shared/a.html") == b"<p id='par_id1'>x</p>"
+        assert zf.getinfo("text/shared/a.html").date_time == (1980, 1, 1, 0, 0, 0)
+    first = (tmp_path / "libreoffice_help/de.zip").read_bytes()
+    archives.extract_members(deb, prefixes, tmp_path / folder, strip=strip)
+    assert (tmp_path / "libreoffice_help/de.zip").read_bytes() == first  # the same package, the same bytes

@@ -177,12 +177,13 @@ def _render_rows(folder: str, ids: Sequence[str], predictions: Sequence[object])
         return "\n\n".join(sentences) + "\n"
     if kind == "answer":
         qids = [i.removeprefix(f"{folder}-") for i in ids]  # the hub QA tasks' ids are "<task>-<question id>"
-        return json.dumps(dict(zip(qids, texts, strict=True)), ensure_ascii=False, indent=2) + "\n"
+        # ASCII-escaped: google-research/xtreme's evaluate.py opens the file with the locale's encoding
+        return json.dumps(dict(zip(qids, texts, strict=True)), indent=2) + "\n"
     lines = []
     for i, t in zip(ids, texts, strict=True):
         if t not in {str(c) for c in range(XCOPA_CHOICES)}:
             raise XstiltsError(f"xcopa example {i!r} predicts choice {t!r}; XCOPA predictions are 0 or 1.")
-        lines.append(json.dumps({"id": i, "label": int(t)}, ensure_ascii=False) + "\n")
+        lines.append(json.dumps({"id": i, "label": int(t)}) + "\n")
     return "".join(lines)
 
 
@@ -268,7 +269,7 @@ def write_ranking_predictions(
         if not ranked or not all(_plain_id(q) and all(_plain_id(c) for c in cands) for q, cands in ranked.items()):
             raise XstiltsError(f"{folder} {language} needs queries, each with a list of candidate id strings.")
         path = prediction_path(out_dir, folder, language)
-        text = json.dumps({q: list(c) for q, c in ranked.items()}, ensure_ascii=False) + "\n"
+        text = json.dumps({q: list(c) for q, c in ranked.items()}) + "\n"  # ASCII-escaped, as answers
         write_text_atomic(path, text)
         paths.append(path)
     return paths

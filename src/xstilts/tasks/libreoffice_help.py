@@ -11,8 +11,9 @@ from __future__ import annotations
 import html
 import logging
 import re
+import zipfile
 from html.parser import HTMLParser
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from xstilts.data import splits
@@ -78,21 +79,34 @@ def visible_text(fragment: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def read_page(path: Path) -> dict[str, str]:
-    """{paragraph id: text} of one help page; ids that occur more than once in the page are left out."""
+def page_paragraphs(page: str) -> dict[str, str]:
+    """{paragraph id: text} of one help page's HTML; ids that occur more than once in the page are left out."""
     found: dict[str, list[str]] = {}
-    for m in _PARAGRAPH.finditer(path.read_text(encoding="utf-8", errors="replace")):
+    for m in _PARAGRAPH.finditer(page):
         found.setdefault(m.group(2), []).append(visible_text(m.group(3)))
     return {pid: texts[0] for pid, texts in found.items() if len(texts) == 1}
 
 
-def read_language(folder: Path) -> dict[str, str]:
-    """{'<page path without .html>#<id>': text} for every page under ``folder/text``."""
+def read_page(path: Path) -> dict[str, str]:
+    """:func:`page_paragraphs` of a help page file."""
+    return page_paragraphs(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def language_archive(raw_dir: Path, folder: str) -> Path:
+    """Where the extract stage put one language's help pages: ``<raw>/libreoffice_help/<folder>.zip``."""
+    return Path(raw_dir) / ROOT / f"{folder}.zip"
+
+
+def read_language(archive: Path) -> dict[str, str]:
+    """{'<page path without .html>#<id>': text} for every page ``text/**/*.html`` of a language's zip."""
     out: dict[str, str] = {}
-    for path in sorted((folder / "text").rglob("*.html")):
-        page = path.relative_to(folder).with_suffix("").as_posix()
-        for pid, text in read_page(path).items():
-            out[f"{page}#{pid}"] = text
+    with zipfile.ZipFile(archive) as zf:
+        pages = [n for n in zf.namelist() if n.startswith("text/") and n.endswith(".html")]
+        for name in sorted(pages, key=lambda n: PurePosixPath(n).parts):
+            text = zf.read(name).decode("utf-8", errors="replace")
+            page = name.removesuffix(".html")
+            for pid, paragraph in page_paragraphs(text).items():
+                out[f"{page}#{pid}"] = paragraph
     return out
 
 
@@ -138,18 +152,18 @@ class LibreOfficeHelpTask(Task):
                 f"Data parameter languages for task libreoffice_help must be a non-empty list from "
                 f"{', '.join(LANGUAGES)}; got {languages!r}."
             )
-        root = Path(raw_dir) / ROOT
-        if not (root / ENGLISH / "text").is_dir():
-            raise XstiltsError(f"{root / ENGLISH / 'text'} is missing; run the extract stage first.")
-        english = read_language(root / ENGLISH)
+        english_zip = language_archive(raw_dir, ENGLISH)
+        if not english_zip.is_file():
+            raise XstiltsError(f"{english_zip} is missing; run the extract stage first.")
+        english = read_language(english_zip)
         source_en = PACKAGES["libreoffice_help_en_us"]
         rows: dict[str, list[dict[str, Any]]] = {"train": [], "dev": [], "test": []}
         for lang in languages:
-            folder = root / FOLDERS[lang]
-            if not (folder / "text").is_dir():
-                log.warning("libreoffice_help: %s has no help pages (package missing?); language skipped", folder)
+            archive = language_archive(raw_dir, FOLDERS[lang])
+            if not archive.is_file():
+                log.warning("libreoffice_help: %s is missing (package not extracted?); language skipped", archive)
                 continue
-            foreign = read_language(folder)
+            foreign = read_language(archive)
             seen_en: set[str] = set()
             seen_text: set[str] = set()
             pairs: dict[str, tuple[str, str]] = {}

@@ -113,11 +113,6 @@ def parse_declaration(path: Path) -> Declaration:
     return Declaration(code=path.stem, lang=parser.lang, sections=parser.sections)
 
 
-def iso639_1(lang: str) -> str:
-    """The primary language subtag of a BCP 47 tag: "pt-BR" -> "pt"."""
-    return lang.split("-")[0].lower()
-
-
 def candidates(declarations: dict[str, Declaration], code: str) -> list[str]:
     """Declaration codes that may stand for ISO 639-1 ``code``, best first."""
     if code in PREFERRED:

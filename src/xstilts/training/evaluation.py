@@ -275,25 +275,6 @@ def per_language_metrics(
     return metrics
 
 
-def per_language_accuracy(
-    languages: Iterable[str],
-    gold: np.ndarray,
-    pred: np.ndarray,
-    prefix: str,
-    train_language: str = "en",
-    original_languages: tuple[str, ...] = (),
-) -> dict[str, float]:
-    """``<prefix>_accuracy_<lang>`` for each language, plus ``_zeroshot`` (and ``_translated``) averages."""
-    gold, pred = np.asarray(gold), np.asarray(pred)
-    return per_language_metrics(
-        languages,
-        lambda mask: {"accuracy": float(accuracy_score(gold[mask], pred[mask]))},
-        prefix,
-        train_language,
-        original_languages,
-    )
-
-
 def _mean_of_scored(values: np.ndarray) -> float:
     """Mean over the examples a per-example score applies to (NaN: not scored, e.g. ``no_ans_f1`` of an answerable
     question); NaN when none is scored."""

@@ -51,10 +51,6 @@ class TrainResult:
     stopped_early: bool
     dev_metric: str = "accuracy"
 
-    @property
-    def best_dev_accuracy(self) -> float:
-        return self.best_dev_score
-
 
 @dataclass
 class TaskData:
@@ -399,17 +395,3 @@ def train_task(
     return TrainResult(
         result.best_score, result.best_step, result.steps, result.train_tokens, result.stopped_early, metric
     )
-
-
-def train_classifier(
-    model: MultiTaskModel,
-    task: str,
-    train: datasets.Dataset,
-    dev: datasets.Dataset,
-    collator: Collator,
-    cfg: TrainParams,
-    seed: int,
-    on_eval: Callable[[int, dict[str, float]], None] = lambda step, metrics: None,
-) -> TrainResult:
-    """The classification-era name of :func:`train_task` (kept for callers that still use it)."""
-    return train_task(model, task, train, dev, collator, cfg, seed, on_eval)
