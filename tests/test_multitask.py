@@ -234,3 +234,14 @@ def test_sampler_settings_are_checked(project):
     _set_intermediate(project, sampling="random")
     with pytest.raises(XstiltsError, match="params.yaml: intermediate.sampling"):
         run_intermediate("vitaminc")
+
+
+def test_per_task_is_read_by_the_folder_name(project):
+    """``task=a,b`` and ``task=a+b`` write the same folder, so both read ``per_task["a+b"]``."""
+    _write_extra_tasks(project)
+    _set_intermediate(project, per_task={"vitaminc+brown_pos": {"lr": 0.0031}})
+    for spec in ("vitaminc,brown_pos", "vitaminc+brown_pos"):
+        run_intermediate(spec)
+        run = _last_run("intermediate")
+        assert run.data.params["lr"] == "0.0031"
+        assert run.data.tags["model_dir"] == "models/intermediate/vitaminc+brown_pos"

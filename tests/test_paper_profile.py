@@ -28,7 +28,7 @@ from xstilts.pipeline.promotion import run_promote
 from xstilts.pipeline.retrieve import run_retrieve
 from xstilts.profiles import apply_profile
 from xstilts.tasks import get_task
-from xstilts.xtreme_format import bundle_submission, check_prediction_file
+from xstilts.xtreme_submission import bundle_submission, check_prediction_file
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"

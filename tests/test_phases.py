@@ -48,7 +48,7 @@ def test_target_reports_every_language_and_is_reproducible(project):
         if "accuracy" in key:
             assert second[key] == pytest.approx(first[key]), key
     run = _last_run("target")
-    assert run.data.tags["target_task"] == "multiemo"
+    assert run.data.tags["task"] == "multiemo"
     assert run.data.tags["intermediate_tasks"] == "none"
     assert run.data.tags["model_dir"] == "models/target/multiemo-none"
 
@@ -80,6 +80,19 @@ def test_per_task_overrides_reach_the_run(project):
     run_target("multiemo", "none")
     params = _last_run("target").data.params
     assert params["epochs"] == "1.0" and params["lr"] == "0.002"
+
+
+def test_entry_points_take_params_without_a_params_file(project):
+    """``run_*(..., params=)`` runs with the given settings (as lightning-hydra's ``train(cfg)``), not the file's."""
+    from xstilts.params import load_params
+
+    given = load_params()
+    given = given.model_copy(update={"target": given.target.model_copy(update={"lr": 0.0042})})
+    (project / "params.yaml").unlink()  # nothing to read: the settings can only come from the argument
+    run_target("multiemo", "none", params=given)
+    assert _last_run("target").data.params["lr"] == "0.0042"
+    run_retrieve("udhr", "none", params=given)
+    assert _last_run("retrieve").info.status == "FINISHED"
 
 
 def test_per_task_override_with_a_bad_value_fails_the_run(project):

@@ -34,7 +34,7 @@ def test_an_entry_point_runs_in_this_process_into_the_run_mlflow_created(project
     tags = run.data.tags
     assert tags["mlflow.project.backend"] == project_backend.NAME
     assert tags["mlflow.project.entryPoint"] == "retrieve"
-    assert tags["phase"] == "retrieve" and tags["target_task"] == "udhr"
+    assert tags["phase"] == "retrieve" and tags["task"] == "udhr"
     assert run.data.params["task"] == "udhr" and run.data.params["encoder"] == "none"
     assert "test_accuracy_zeroshot" in run.data.metrics
     assert (project / "metrics/retrieve/udhr-none.json").exists()

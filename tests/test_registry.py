@@ -33,7 +33,7 @@ def fake_target_run(
         mlflow.set_tags(
             {
                 "phase": "target",
-                "target_task": task,
+                "task": task,
                 "intermediate_tasks": "xnli_en,paws_en",
                 "data_source": "offline",
                 "model": "tiny-bert",

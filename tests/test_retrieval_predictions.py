@@ -25,7 +25,8 @@ from xstilts.retrieval import RetrievalResult, embedding, retrieve, write_retrie
 from xstilts.retrieval.search import distractor_mask
 from xstilts.tasks import get_task
 from xstilts.tasks.base import Family
-from xstilts.xtreme_format import check_prediction_file, prediction_path
+from xstilts.xtreme_format import prediction_path
+from xstilts.xtreme_submission import check_prediction_file
 
 EMPTY_BITEXT = _table(Family.BITEXT, [])
 

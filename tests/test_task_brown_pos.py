@@ -8,9 +8,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from xstilts.data.splits import SPLITS
 from xstilts.errors import XstiltsError
 from xstilts.tasks import get_task
-from xstilts.tasks.base import SCHEMAS, SPLITS, Family
+from xstilts.tasks.base import SCHEMAS, Family
 from xstilts.tasks.brown_pos import load_mapping, read_file, to_universal
 from xstilts.tasks.universal_pos import UPOS12
 

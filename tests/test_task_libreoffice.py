@@ -10,9 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from xstilts.data import archives, sources
+from xstilts.data.splits import SPLITS
 from xstilts.errors import XstiltsError
 from xstilts.tasks import get_task
-from xstilts.tasks.base import SCHEMAS, SPLITS, Family
+from xstilts.tasks.base import SCHEMAS, Family
 from xstilts.tasks.libreoffice_help import FOLDERS, language_archive, read_page
 
 FIXTURES = Path(__file__).parent / "fixtures"

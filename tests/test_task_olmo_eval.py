@@ -8,9 +8,10 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
+from xstilts.data.splits import SPLITS
 from xstilts.errors import XstiltsError
 from xstilts.tasks import get_task
-from xstilts.tasks.base import SCHEMAS, SPLITS, Family
+from xstilts.tasks.base import SCHEMAS, Family
 from xstilts.tasks.olmo_eval import hellaswag_clean
 
 V = datasets.Value

@@ -9,9 +9,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from xstilts.data.splits import SPLITS
 from xstilts.errors import XstiltsError
 from xstilts.tasks import get_task
-from xstilts.tasks.base import SCHEMAS, SPLITS, Family
+from xstilts.tasks.base import SCHEMAS, Family
 from xstilts.tasks.hindi_qa import anchors, split_input
 from xstilts.tasks.parsinlu import locate
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from xstilts.data.splits import SPLITS
 from xstilts.errors import XstiltsError
 from xstilts.tasks import get_task
-from xstilts.tasks.base import SCHEMAS, SPLITS, Family
+from xstilts.tasks.base import SCHEMAS, Family
 from xstilts.tasks.pos_targets import load_tagmap, read_hebrew, read_pku, read_turkish, read_vlsp
 from xstilts.tasks.universal_pos import UPOS12
 

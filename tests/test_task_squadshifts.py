@@ -10,9 +10,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from xstilts.data.splits import SPLITS
 from xstilts.errors import XstiltsError
 from xstilts.tasks import get_task
-from xstilts.tasks.base import SCHEMAS, SPLITS, Family
+from xstilts.tasks.base import SCHEMAS, Family
 
 FIXTURES = Path(__file__).parent / "fixtures"
 QUESTIONS = {"new_wiki": 16, "nyt": 9, "reddit": 8, "amazon": 12}  # nyt: 10 questions, 1 without a valid span

@@ -8,9 +8,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from xstilts.data.splits import SPLITS
 from xstilts.errors import XstiltsError
 from xstilts.tasks import get_task
-from xstilts.tasks.base import SCHEMAS, SPLITS, Family
+from xstilts.tasks.base import SCHEMAS, Family
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # English: preamble 3 paragraphs (article 0), articles 1..4 with 1, 2, 1, 1 paragraphs

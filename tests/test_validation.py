@@ -10,9 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from xstilts.data.splits import SPLITS
 from xstilts.data.validation import ValidationReport, run_validation, validate_task
 from xstilts.errors import XstiltsError
-from xstilts.tasks.base import SCHEMAS, SPLITS, Family, Role, Task
+from xstilts.tasks.base import SCHEMAS, Family, Role, Task
 
 # Tasks for families that have no task module yet; not registered.
 

@@ -20,8 +20,6 @@ from xstilts.xtreme_format import (
     XTREME_FOLDER,
     XTREME_LANGUAGES,
     XTREME_R_LANGUAGES,
-    bundle_submission,
-    check_prediction_file,
     log_xtreme_artifacts,
     prediction_path,
     read_predictions_table,
@@ -31,6 +29,7 @@ from xstilts.xtreme_format import (
     write_xtreme_predictions,
     xtreme_folder,
 )
+from xstilts.xtreme_submission import bundle_submission, check_prediction_file
 
 NER_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 POS_TAGS = ("DET", "NOUN", "VERB", "ADJ", "CONJ")

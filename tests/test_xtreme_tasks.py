@@ -9,10 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from xstilts.data import google_releases, hub
+from xstilts.data.splits import SPLITS
 from xstilts.data.validation import validate_task
 from xstilts.errors import XstiltsError
 from xstilts.tasks import get_task
-from xstilts.tasks.base import SCHEMAS, SPLITS, Family
+from xstilts.tasks.base import SCHEMAS, Family
 
 FIXTURES = Path(__file__).parent / "fixtures" / "xtreme"
 

@@ -110,7 +110,7 @@ def _summary(args: argparse.Namespace) -> None:
 def _submission(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from xstilts.xtreme_format import bundle_submission, describe_missing, missing_predictions
+    from xstilts.xtreme_submission import bundle_submission, describe_missing, missing_predictions
 
     root = Path(args.predictions)
     out = bundle_submission(root, Path(args.out), args.benchmark, args.allow_missing)

@@ -24,12 +24,12 @@ from xstilts.errors import XstiltsError
 from xstilts.modeling import fingerprint
 from xstilts.paths import repo_root
 from xstilts.serving import log_classifier
-from xstilts.tracking import configure, tracking_uri
+from xstilts.tracking import Tag, configure, tracking_uri
 
 PREFIX = "xstilts-"
 ALIAS = "champion"
 DEFAULT_METRIC = "dev_accuracy_zeroshot"
-COPIED_RUN_TAGS = ("intermediate_tasks", "data_source", "model", "seed")
+COPIED_RUN_TAGS = (Tag.INTERMEDIATE, Tag.DATA_SOURCE, Tag.MODEL, Tag.SEED)
 NETWORK_HINTS = ("Connection refused", "timed out", "Name or service not known", "Failed to resolve", "SSLError")
 
 
@@ -72,7 +72,7 @@ def _registry_errors() -> Iterator[None]:
 def _candidates(client: MlflowClient, exp_id: str, target_task: str, metric: str) -> list[Run]:
     if "'" in target_task:
         raise XstiltsError(f"Invalid task name {target_task!r}.")
-    query = f"tags.phase = 'target' AND tags.target_task = '{target_task}' AND attributes.status = 'FINISHED'"
+    query = f"tags.{Tag.PHASE} = 'target' AND tags.{Tag.TASK} = '{target_task}' AND attributes.status = 'FINISHED'"
     runs, token = [], None
     while True:
         page = client.search_runs([exp_id], query, max_results=1000, page_token=token)
@@ -82,15 +82,15 @@ def _candidates(client: MlflowClient, exp_id: str, target_task: str, metric: str
             break
     scored = [r for r in runs if metric in r.data.metrics and not math.isnan(r.data.metrics[metric])]
     on_disk: dict[str, str | None] = {}  # model folder -> fingerprint of what it holds now (hashed once)
-    for folder in {r.data.tags["model_dir"] for r in scored if r.data.tags.get("model_dir")}:
+    for folder in {r.data.tags[Tag.MODEL_DIR] for r in scored if r.data.tags.get(Tag.MODEL_DIR)}:
         path = repo_root() / folder
         on_disk[folder] = fingerprint(path) if path.is_dir() else None
     # a run is a candidate while the folder it names still holds the files it fingerprinted
     return [
         r
         for r in scored
-        if r.data.tags.get("model_fingerprint")
-        and on_disk.get(r.data.tags.get("model_dir", "")) == r.data.tags["model_fingerprint"]
+        if r.data.tags.get(Tag.FINGERPRINT)
+        and on_disk.get(r.data.tags.get(Tag.MODEL_DIR, "")) == r.data.tags[Tag.FINGERPRINT]
     ]
 
 
@@ -149,8 +149,8 @@ def promote(target_task: str, metric: str = DEFAULT_METRIC) -> PromotionResult:
                     f"({previous:.4f}).",
                 )
         tags = {k: best.data.tags[k] for k in COPIED_RUN_TAGS if k in best.data.tags}
-        tags.update({"metric": metric, "metric_value": repr(value), "source_run": run_id, "target_task": target_task})
-        model_uri = log_classifier(repo_root() / best.data.tags["model_dir"], target_task, run_id)
+        tags.update({"metric": metric, "metric_value": repr(value), "source_run": run_id, Tag.TASK: target_task})
+        model_uri = log_classifier(repo_root() / best.data.tags[Tag.MODEL_DIR], target_task, run_id)
         created = mlflow.register_model(model_uri, name, tags=tags)
         new_version = int(created.version)
         client.set_registered_model_alias(name, ALIAS, str(new_version))
@@ -194,7 +194,7 @@ def champions() -> list[dict]:
                     "metric": tags.get("metric", ""),
                     "metric_value": float(value) if value is not None else None,
                     "source_run": tags.get("source_run") or mv.run_id or "",
-                    "intermediate_tasks": tags.get("intermediate_tasks", ""),
+                    "intermediate_tasks": tags.get(Tag.INTERMEDIATE, ""),
                 }
             )
     return sorted(rows, key=lambda r: r["target"])

@@ -21,6 +21,21 @@ from xstilts.paths import main_root
 EXPERIMENT = "xstilts"
 
 
+class Tag:
+    """The MLflow tag names of xstilts runs, one place for the phases, the registry, the report and the UI."""
+
+    PHASE = "phase"  # fetch, extract, encoder, prepare, validate, intermediate, target, retrieve
+    TASK = "task"  # the task a run prepares, trains (an intermediate spec, a target) or scores (retrieval)
+    INTERMEDIATE = "intermediate_tasks"  # what the run's encoder was trained on ("none": the pretrained one)
+    MODEL = "model"
+    DATA_SOURCE = "data_source"
+    SEED = "seed"
+    MODEL_DIR = "model_dir"  # the model folder the run wrote (relative to the checkout)
+    FINGERPRINT = "model_fingerprint"  # sha256 of that folder's files when the run ended
+    FAILURE = "failure_reason"
+    RESUMED = "resumed_from_step"
+
+
 def tracking_uri() -> str:
     """``$MLFLOW_TRACKING_URI``, else ``sqlite:///<checkout>/mlflow.db`` (absolute, so temp DVC workspaces share it)."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{main_root() / 'mlflow.db'}"
@@ -50,12 +65,12 @@ def phase_run(phase: str, params: dict[str, Any], tags: dict[str, str]) -> Itera
     exp_id = configure()
     run = mlflow.start_run(experiment_id=exp_id) if not os.environ.get("MLFLOW_RUN_ID") else mlflow.start_run()
     try:
-        mlflow.set_tags({"phase": phase, "python": platform.python_version(), **tags})
+        mlflow.set_tags({Tag.PHASE: phase, "python": platform.python_version(), **tags})
         mlflow.log_params({k: _param(v) for k, v in params.items()})
         yield run
     except BaseException as exc:
         reason = str(exc).strip() or type(exc).__name__
-        mlflow.set_tag("failure_reason", reason[:5000])
+        mlflow.set_tag(Tag.FAILURE, reason[:5000])
         mlflow.end_run(status="FAILED" if not isinstance(exc, KeyboardInterrupt) else "KILLED")
         timing.record("work", time.time() - started, ok=False)
         raise
@@ -68,7 +83,9 @@ def log_settings(params: Params, section: dict[str, Any], tags: dict[str, str]) 
     """Log a run's settings (seed, model, data source and its params.yaml section) as params and tags."""
     mlflow.log_params({"seed": params.seed, "model": params.model.name, "data_source": params.data.source})
     mlflow.log_params({k: _param(v) for k, v in section.items()})
-    mlflow.set_tags({"model": params.model.name, "data_source": params.data.source, "seed": str(params.seed), **tags})
+    mlflow.set_tags(
+        {Tag.MODEL: params.model.name, Tag.DATA_SOURCE: params.data.source, Tag.SEED: str(params.seed), **tags}
+    )
 
 
 def _param(value: Any) -> str:

@@ -6,10 +6,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
-from xstilts.errors import XstiltsError
-from xstilts.tasks.base import SPLITS, Family, Task
+from xstilts.data.splits import SPLITS, read_split
+from xstilts.tasks.base import Family, Task
 
 TOP_TAGS = 15
 CARD_NOTE = (
@@ -31,14 +29,8 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines
 
 
-def _read_splits(task: Task, prepared: Path) -> dict[str, list[dict[str, Any]]]:
-    out = {}
-    for split in SPLITS:
-        path = prepared / f"{split}.parquet"
-        if not path.is_file():
-            raise XstiltsError(f"Prepared data {path} is missing; run `dvc repro prepare-{task.name}` first.")
-        out[split] = pq.read_table(path).to_pylist()
-    return out
+def _read_splits(prepared: Path) -> dict[str, list[dict[str, Any]]]:
+    return {split: read_split(prepared, split).to_pylist() for split in SPLITS}
 
 
 def _label_counts(task: Task, rows: list[dict[str, Any]]) -> Counter:
@@ -59,7 +51,7 @@ def task_section(task: Task, prepared: Path) -> list[str]:
     """The card's section for one task, as Markdown lines."""
     from xstilts.data.sources import PACKAGES
 
-    data = _read_splits(task, Path(prepared))
+    data = _read_splits(Path(prepared))
     packages = [PACKAGES[k].spec if k in PACKAGES else f"{k} (unknown package)" for k in task.packages]
     lines = [f"## {task.name}", ""]
     if task.description:

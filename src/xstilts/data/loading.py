@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import datasets
-import pyarrow.parquet as pq
 
+from xstilts.data.splits import read_split
 from xstilts.errors import XstiltsError
 from xstilts.paths import prepared_dir
 
 
 def load_split(task: str, split: str) -> datasets.Dataset:
     """One split of a prepared task (all languages); fails clearly when it was not prepared."""
+    table = read_split(prepared_dir(task), split)  # fails with one sentence when missing or unreadable
+    if table.num_rows == 0:  # datasets' parquet builder fails on a file without rows
+        return datasets.Dataset(table)
     path = prepared_dir(task) / f"{split}.parquet"
-    if not path.exists():
-        raise XstiltsError(f"Prepared data for {task}/{split} is missing at {path}; run `dvc repro prepare-{task}`.")
     datasets.disable_progress_bars()
     try:
-        if pq.ParquetFile(path).metadata.num_rows == 0:  # datasets' parquet builder fails on a file without rows
-            return datasets.Dataset(pq.read_table(path))
         return datasets.load_dataset("parquet", data_files=str(path), split="train")
     except Exception as exc:
         raise XstiltsError(

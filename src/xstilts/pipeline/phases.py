@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from xstilts.paths import metrics_dir, models_dir, prepared_dir, repo_root
 from xstilts.pipeline.runs import NO_INIT, intermediate_tasks, resolve_init
 from xstilts.pipeline.training import train_and_evaluate_tasks
 from xstilts.tasks import Role, Task, get_task
-from xstilts.tracking import configure, log_settings, phase_run, write_metrics_json
+from xstilts.tracking import Tag, configure, log_settings, phase_run, write_metrics_json
 from xstilts.training import checkpoint
 from xstilts.training.loop import process_state
 from xstilts.training.sampling import SamplingConfig
@@ -79,73 +80,101 @@ def _run_context(phase: str, run_params: dict[str, Any], tags: dict[str, str], r
                 os.environ["MLFLOW_RUN_ID"] = previous
 
 
-def _plan(phase: str, task_spec: str, role: Role, init: str, params: Params, out_name: str | None):
-    """(tasks, folder name, encoder to load, intermediate tasks tag) of a training phase."""
-    if role == Role.INTERMEDIATE:
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a training run decides before it starts, computed once: what it trains, from which encoder,
+    with which settings (``per_task`` applied to the output folder's name), and where everything goes."""
+
+    phase: str
+    role: Role
+    init: str
+    tasks: list[Task]
+    out_name: str  # the folder name: a task, a group, a+b+c, or <target>-<init>
+    encoder: str  # what load_encoder reads: the pretrained model's name or an intermediate model's encoder/
+    intermediate: str  # the Tag.INTERMEDIATE value: the tasks the encoder was trained on, "none" for none
+    cfg: TrainParams
+    params: Params
+    checkpoint_dir: Path
+
+    @property
+    def model_dir(self) -> Path:
+        return models_dir() / self.phase / self.out_name
+
+    @property
+    def predictions_csv(self) -> Path:
+        return repo_root() / "predictions" / self.phase / f"{self.out_name}.csv"
+
+    @property
+    def metrics_json(self) -> Path:
+        return metrics_dir() / self.phase / f"{self.out_name}.json"
+
+
+def plan_run(phase: str, task_spec: str, init: str, params: Params) -> RunPlan:
+    """The plan of an ``intermediate`` run of ``task_spec`` or a ``target`` run of ``task_spec`` from ``init``."""
+    if phase == "intermediate":
+        role = Role.INTERMEDIATE
         out_name, names = intermediate_tasks(task_spec, params)
         tasks = [get_task(n, role, source=params.data.source) for n in names]
-        return tasks, out_name, params.model.name, ",".join(names)
-    encoder_name, tag = resolve_init(init, params)
-    return [get_task(task_spec, role, source=params.data.source)], out_name, encoder_name, tag
+        encoder, intermediate, cfg = params.model.name, ",".join(names), params.intermediate.for_task(out_name)
+    else:
+        role, out_name = Role.TARGET, f"{task_spec}-{init}"
+        tasks = [get_task(task_spec, role, source=params.data.source)]
+        (encoder, intermediate), cfg = resolve_init(init, params), params.target.for_task(task_spec)
+    key = _checkpoint_key(phase, out_name, tasks, encoder, cfg, params)
+    folder = checkpoint.checkpoint_dir(phase, out_name, key)
+    return RunPlan(phase, role, init, tasks, out_name, encoder, intermediate, cfg, params, folder)
 
 
-def _quiet_plan(phase: str, task_spec: str, role: Role, init: str, cfg_of, out_name: str | None) -> Path | None:
-    """The checkpoint folder of this run when its settings load (else the run itself reports the error)."""
-    try:
-        params = load_params()
-        tasks, out_name, encoder_name, _ = _plan(phase, task_spec, role, init, params, out_name)
-        key = _checkpoint_key(phase, out_name, tasks, encoder_name, cfg_of(params), params)
-    except XstiltsError:
-        return None
-    return checkpoint.checkpoint_dir(phase, out_name, key)
+def _train_phase(phase: str, task_spec: str, init: str, params: Params | None) -> dict[str, float]:
+    main = process_state().is_main_process
+    try:  # a plan that cannot be made still gets its MLflow run, which ends FAILED with the reason
+        plan, failure = plan_run(phase, task_spec, init, params or load_params()), None
+    except XstiltsError as exc:
+        plan, failure = None, exc
+    run_id = _previous_run(plan.checkpoint_dir) if plan is not None and main else None
+    with _run_context(phase, {"task": task_spec, "init": init}, {Tag.TASK: task_spec}, run_id):
+        if plan is None:
+            raise failure
+        return _train(plan, main)
 
 
-def _train_phase(phase: str, task_spec: str, role: Role, init: str, cfg_of, out_name: str | None) -> dict[str, float]:
-    folder = _quiet_plan(phase, task_spec, role, init, cfg_of, out_name)
-    run_id = _previous_run(folder) if folder is not None and process_state().is_main_process else None
-    tag_key = "target_task" if role == Role.TARGET else "task"
-    with _run_context(phase, {"task": task_spec, "init": init}, {tag_key: task_spec}, run_id):
-        params = load_params()
-        cfg: TrainParams = cfg_of(params)
-        tasks, out_name, encoder_name, tag = _plan(phase, task_spec, role, init, params, out_name)
-        main = process_state().is_main_process
-        folder = checkpoint.checkpoint_dir(
-            phase, out_name, _checkpoint_key(phase, out_name, tasks, encoder_name, cfg, params)
+def _train(plan: RunPlan, main: bool) -> dict[str, float]:
+    params, cfg = plan.params, plan.cfg
+    if main:
+        log_settings(
+            params, cfg.model_dump(exclude={"tasks", "inits", "groups"}), {Tag.INTERMEDIATE: plan.intermediate}
         )
-        if main:
-            log_settings(params, cfg.model_dump(exclude={"tasks", "inits", "groups"}), {"intermediate_tasks": tag})
-            checkpoint.write_run_id(folder, mlflow.active_run().info.run_id)
-        tokenizer, encoder = load_encoder(encoder_name)
-        model_dir = models_dir() / phase / out_name
-        sampling = None
-        if role == Role.INTERMEDIATE:
-            sampling = SamplingConfig(cfg.sampling, cfg.temperature, cfg.examples_cap)
-        outcome = train_and_evaluate_tasks(
-            tasks,
-            tokenizer,
-            encoder,
-            cfg,
-            params.seed,
-            model_dir,
-            repo_root() / "predictions" / phase / f"{out_name}.csv",
-            {"intermediate_tasks": tag, "base_model": params.model.name, "seed": params.seed},
-            sampling=sampling,
-            checkpoint_dir=folder,
-            base=local if (local := Path(resolve_model(encoder_name))).is_dir() else None,
-        )
-        if not outcome.is_main:
-            return {}
-        if outcome.resumed_from:
-            mlflow.set_tag("resumed_from_step", str(outcome.resumed_from))
-        mlflow.log_metrics(outcome.metrics)
-        write_metrics_json(metrics_dir() / phase / f"{out_name}.json", outcome.metrics)
-        if role == Role.TARGET:
-            _write_xtreme(tasks[0].name, repo_root() / "predictions" / phase / f"{out_name}.csv", init)
-        # the model stays in DVC's cache; MLflow gets a copy only when the registry promotes it (registry.promote)
-        saved = {"model_dir": str(model_dir.relative_to(repo_root())), "model_fingerprint": fingerprint(model_dir)}
-        mlflow.set_tags(saved)
-        checkpoint.remove(folder)
-        return outcome.metrics
+        checkpoint.write_run_id(plan.checkpoint_dir, mlflow.active_run().info.run_id)
+    tokenizer, encoder = load_encoder(plan.encoder)
+    sampling = None
+    if plan.role == Role.INTERMEDIATE:
+        sampling = SamplingConfig(cfg.sampling, cfg.temperature, cfg.examples_cap)
+    outcome = train_and_evaluate_tasks(
+        plan.tasks,
+        tokenizer,
+        encoder,
+        cfg,
+        params.seed,
+        plan.model_dir,
+        plan.predictions_csv,
+        {"intermediate_tasks": plan.intermediate, "base_model": params.model.name, "seed": params.seed},
+        sampling=sampling,
+        checkpoint_dir=plan.checkpoint_dir,
+        base=local if (local := Path(resolve_model(plan.encoder))).is_dir() else None,
+    )
+    if not outcome.is_main:
+        return {}
+    if outcome.resumed_from:
+        mlflow.set_tag(Tag.RESUMED, str(outcome.resumed_from))
+    mlflow.log_metrics(outcome.metrics)
+    write_metrics_json(plan.metrics_json, outcome.metrics)
+    if plan.role == Role.TARGET:
+        _write_xtreme(plan.tasks[0].name, plan.predictions_csv, plan.init)
+    # the model stays in DVC's cache; MLflow gets a copy only when the registry promotes it (registry.promote)
+    model_dir = plan.model_dir
+    mlflow.set_tags({Tag.MODEL_DIR: str(model_dir.relative_to(repo_root())), Tag.FINGERPRINT: fingerprint(model_dir)})
+    checkpoint.remove(plan.checkpoint_dir)
+    return outcome.metrics
 
 
 def _write_xtreme(task: str, predictions_csv: Path, init: str) -> None:
@@ -162,16 +191,13 @@ def _write_xtreme(task: str, predictions_csv: Path, init: str) -> None:
         log_xtreme_artifacts(write_xtreme_predictions(task, table, repo_root() / "predictions" / "xtreme" / init))
 
 
-def run_intermediate(task: str) -> dict[str, float]:
+def run_intermediate(task: str, params: Params | None = None) -> dict[str, float]:
     """Phase 2: train ``task`` (English; ``a,b,c`` or a group of ``intermediate.groups`` trains several together)
-    from the pretrained encoder; writes models/intermediate/<task, group name, or a+b+c>."""
-
-    def settings(params: Params) -> TrainParams:  # per_task by folder name: task=a,b and task=a+b read a+b
-        return params.intermediate.for_task(intermediate_tasks(task, params)[0])
-
-    return _train_phase("intermediate", task, Role.INTERMEDIATE, NO_INIT, settings, None)
+    from the pretrained encoder; writes models/intermediate/<task, group name, or a+b+c>. ``params`` defaults to
+    ``params.yaml``; ``per_task`` is looked up by the folder name, so ``task=a,b`` and ``task=a+b`` read ``a+b``."""
+    return _train_phase("intermediate", task, NO_INIT, params)
 
 
-def run_target(task: str, init: str = NO_INIT) -> dict[str, float]:
+def run_target(task: str, init: str = NO_INIT, params: Params | None = None) -> dict[str, float]:
     """Phase 3: fine-tune ``task`` on English from ``init``'s encoder, evaluate zero-shot in every language."""
-    return _train_phase("target", task, Role.TARGET, init, lambda p: p.target.for_task(task), f"{task}-{init}")
+    return _train_phase("target", task, init, params)

@@ -12,22 +12,23 @@ import mlflow
 
 from xstilts.data.loading import load_split
 from xstilts.encoder.loading import load_encoder
-from xstilts.params import load_params
+from xstilts.params import Params, load_params
 from xstilts.paths import metrics_dir, repo_root
 from xstilts.pipeline.runs import NO_INIT, resolve_init
 from xstilts.retrieval import retrieve, write_retrieval_predictions
 from xstilts.tasks import Role, get_task
-from xstilts.tracking import log_settings, phase_run, write_metrics_json
+from xstilts.tracking import Tag, log_settings, phase_run, write_metrics_json
 
 
-def run_retrieve(task: str, encoder: str = NO_INIT) -> dict[str, float]:
-    """Score retrieval ``task`` with an encoder: the pretrained one (``none``) or an intermediate model's."""
-    with phase_run("retrieve", {"task": task, "encoder": encoder}, {"target_task": task}):
-        params = load_params()
+def run_retrieve(task: str, encoder: str = NO_INIT, params: Params | None = None) -> dict[str, float]:
+    """Score retrieval ``task`` with an encoder: the pretrained one (``none``) or an intermediate model's
+    (``params`` defaults to ``params.yaml``)."""
+    with phase_run("retrieve", {"task": task, "encoder": encoder}, {Tag.TASK: task}):
+        params = params or load_params()
         cfg = params.retrieve
         retrieval_task = get_task(task, Role.RETRIEVAL, source=params.data.source)
         encoder_name, intermediate_tasks = resolve_init(encoder, params)
-        log_settings(params, cfg.model_dump(exclude={"tasks", "encoders"}), {"intermediate_tasks": intermediate_tasks})
+        log_settings(params, cfg.model_dump(exclude={"tasks", "encoders"}), {Tag.INTERMEDIATE: intermediate_tasks})
         tokenizer, model = load_encoder(encoder_name)
         started = time.time()
         dev, test = (load_split(retrieval_task.name, split) for split in ("dev", "test"))

@@ -30,8 +30,6 @@ class Role(StrEnum):
     RETRIEVAL = "retrieval"  # evaluated straight from an encoder, no fine-tuning
 
 
-SPLITS = ("train", "dev", "test")
-
 _COMMON = [
     ("id", pa.string()),  # stable example id; rows that are translations of each other share the suffix
     ("language", pa.string()),  # ISO 639-1 where one exists

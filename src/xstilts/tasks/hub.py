@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 
 from xstilts.data import hub, splits
 from xstilts.data.hub import HubSource
+from xstilts.data.splits import SPLITS
 from xstilts.errors import XstiltsError
-from xstilts.tasks.base import SPLITS, HubTask
+from xstilts.tasks.base import HubTask
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 
 from xstilts.data import splits
 from xstilts.data.hub import HubSource, load_hub_split
+from xstilts.data.splits import SPLITS
 from xstilts.errors import XstiltsError
-from xstilts.tasks.base import SPLITS, HubTask
+from xstilts.tasks.base import HubTask
 
 Part = tuple[str, str | None, str, str]  # (canonical split, Hub config, Hub split, language)
 

@@ -7,8 +7,9 @@ from typing import Any
 
 from xstilts.data import google_releases as releases
 from xstilts.data import splits
+from xstilts.data.splits import SPLITS
 from xstilts.tasks import xtreme_convert as conv
-from xstilts.tasks.base import SPLITS, Family, HubTask, Role, register
+from xstilts.tasks.base import Family, HubTask, Role, register
 from xstilts.tasks.xtreme_hub import XTREME, Part, XtremeHubTask
 
 # XTREME's 36 Tatoeba languages: ISO 639-1 -> the ISO 639-3 code in google/xtreme's config names. XTREME-R
