@@ -59,6 +59,21 @@ def configure() -> str:
 
 
 @contextmanager
+def temporary_environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for a block, and put back what was there afterwards."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
 def phase_run(phase: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]:
     """Start (or, under ``mlflow run``, continue) a run; on any error tag the reason and end it FAILED."""
     started = time.time()

@@ -26,7 +26,7 @@ from xstilts.paths import metrics_dir, models_dir, prepared_dir, repo_root
 from xstilts.pipeline.runs import NO_INIT, intermediate_tasks, resolve_init
 from xstilts.pipeline.training import train_and_evaluate_tasks
 from xstilts.tasks import Role, Task, get_task
-from xstilts.tracking import Tag, configure, log_settings, phase_run, write_metrics_json
+from xstilts.tracking import Tag, configure, log_settings, phase_run, temporary_environ, write_metrics_json
 from xstilts.training import checkpoint
 from xstilts.training.loop import process_state
 from xstilts.training.sampling import SamplingConfig
@@ -67,17 +67,8 @@ def _run_context(phase: str, run_params: dict[str, Any], tags: dict[str, str], r
     if not process_state().is_main_process:
         yield
         return
-    previous = os.environ.get("MLFLOW_RUN_ID")
-    if run_id:
-        os.environ["MLFLOW_RUN_ID"] = run_id
-    try:
-        with phase_run(phase, run_params, tags):
-            yield
-    finally:
-        if run_id:
-            os.environ.pop("MLFLOW_RUN_ID", None)
-            if previous is not None:
-                os.environ["MLFLOW_RUN_ID"] = previous
+    with temporary_environ({"MLFLOW_RUN_ID": run_id} if run_id else {}), phase_run(phase, run_params, tags):
+        yield
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,9 @@ xstilts`` uses it too; DVC's stages use it through ``xstilts run``. It always ru
 from __future__ import annotations
 
 import contextlib
-import os
 import shlex
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -34,6 +33,8 @@ from mlflow.projects.utils import (
 )
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PROJECT_ENV
+
+from xstilts.tracking import temporary_environ
 
 NAME = "xstilts"
 ENTRY_POINT_GROUP = "mlflow.project_backend"
@@ -91,7 +92,7 @@ class InProcessBackend(AbstractBackend):
         run = get_or_create_run(None, project_uri, experiment_id, work_dir, version, entry_point, params)
         run_id = run.info.run_id
         MlflowClient().set_tag(run_id, MLFLOW_PROJECT_ENV, "local")
-        with _environment(get_run_env_vars(run_id, experiment_id)), contextlib.chdir(work_dir):
+        with temporary_environ(get_run_env_vars(run_id, experiment_id)), contextlib.chdir(work_dir):
             ok = _call(argv[len(COMMAND_PREFIX) :])
         return FinishedRun(run_id, ok)
 
@@ -107,18 +108,3 @@ def _call(args: list[str]) -> bool:
     except Exception:
         traceback.print_exc()  # as the entry point's own process would have, before exiting non-zero
         return False
-
-
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for the command, and put back what was there afterwards."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
