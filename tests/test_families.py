@@ -17,19 +17,16 @@ from transformers import AutoTokenizer
 from project import write_task
 from xstilts.encoder.loading import load_bare_encoder
 from xstilts.errors import XstiltsError
-from xstilts.modeling import MASKED_SCORE, HeadSpec, MultiTaskModel, load_model
+from xstilts.families.base import IGNORE, MASKED_SCORE, per_language_metrics
+from xstilts.families.extractive_qa import decode_qa
+from xstilts.families.tagging import tagging_scores, words_from_tokens
+from xstilts.modeling import HeadSpec, MultiTaskModel, load_model
 from xstilts.params import TrainParams
 from xstilts.pipeline import training as pipeline_training
-from xstilts.pipeline.training import train_and_evaluate
+from xstilts.pipeline.training import train_and_evaluate_tasks
 from xstilts.tasks.base import SCHEMAS, Family, Role, Task
-from xstilts.training.evaluation import (
-    decode_qa,
-    evaluate,
-    per_language_metrics,
-    tagging_scores,
-    words_from_tokens,
-)
-from xstilts.training.features import IGNORE, Collator, tokenize, tokenize_qa, tokenize_tagging
+from xstilts.training.evaluation import evaluate
+from xstilts.training.features import Collator, tokenize
 from xstilts.training.loop import train_task
 from xstilts.training.squad_metric import exact_match, f1, normalize_answer, squad_scores
 
@@ -182,7 +179,7 @@ def test_training_loss_falls(family, tokenizer, tiny_encoder_dir):
 def test_no_dev_keeps_the_last_weights(tokenizer, tiny_encoder_dir):
     examples = _dataset(tagging_rows(4), Family.TAGGING)
     model = _model(tiny_encoder_dir, "t", "tagging", TAGS)
-    features = tokenize_tagging(examples, tokenizer, TAGS, 32)
+    features = tokenize("tagging", examples, tokenizer, TAGS, 32)
     result = train_task(model, "t", features, None, Collator(tokenizer, "tagging"), _cfg(epochs=1), seed=0)
     assert np.isnan(result.best_dev_score) and result.best_step == result.steps == 1
 
@@ -242,7 +239,7 @@ def test_a_word_of_several_sub_tokens_gets_one_prediction(tokenizer):
     # "hotel,clean" is one word that the tokenizer splits into three sub-tokens: hotel , clean
     rows = [{**_common(0), "tokens": ["the", "hotel,clean", "was"], "tags": ["DET", "NOUN", "VERB"]}]
     examples = _dataset(rows, Family.TAGGING)
-    features = tokenize_tagging(examples, tokenizer, TAGS, 32)
+    features = tokenize("tagging", examples, tokenizer, TAGS, 32)
     assert features[0]["word_index"] == [-1, 0, 1, -1, -1, 2, -1]
     assert features[0]["labels"] == [IGNORE, 0, 1, IGNORE, IGNORE, 2, IGNORE]
     # the later sub-tokens of word 1 vote ADJ; only the first sub-token (NOUN) counts
@@ -252,7 +249,7 @@ def test_a_word_of_several_sub_tokens_gets_one_prediction(tokenizer):
     tags, confidence = words_from_tokens(features["word_index"], [probs], [3], TAGS)
     assert tags == [["DET", "NOUN", "VERB"]] and confidence == [[0.9, 0.9, 0.9]]
     # a word cut off by max_length has no prediction and counts as wrong
-    cut = tokenize_tagging(examples, tokenizer, TAGS, 4)
+    cut = tokenize("tagging", examples, tokenizer, TAGS, 4)
     tags, _ = words_from_tokens(cut["word_index"], [probs[:4]], [3], TAGS)
     assert tags == [["DET", "NOUN", None]]
 
@@ -285,7 +282,7 @@ def test_qa_answer_across_a_window_boundary_is_found_in_the_next_window(tokenize
         {**_common(0), "context": context, "question": "who were", "answers_text": [answer], "answers_start": [start]}
     ]
     examples = _dataset(rows, Family.EXTRACTIVE_QA)
-    features = tokenize_qa(examples, tokenizer, max_length=16, stride=4)
+    features = tokenize("extractive_qa", examples, tokenizer, (), 16, 4)
     assert len(features) == 3 and features["example_index"] == [0, 0, 0]
     first, second = features[0], features[1]
     assert first["labels"] == [0, 0]  # the answer does not fit in the first window: CLS
@@ -308,7 +305,7 @@ def test_qa_answer_across_a_window_boundary_is_found_in_the_next_window(tokenize
 
 def test_qa_needs_room_for_context(tokenizer):
     with pytest.raises(XstiltsError, match="no context beyond the overlap"):
-        tokenize_qa(_dataset(qa_rows(1), Family.EXTRACTIVE_QA), tokenizer, max_length=16, stride=8)
+        tokenize("extractive_qa", _dataset(qa_rows(1), Family.EXTRACTIVE_QA), tokenizer, (), 16, 8)
 
 
 def test_squad_metric_by_hand():
@@ -350,8 +347,8 @@ def _task(name, family, labels=(), languages=("en",), train_from=None) -> Task:
 def _run(task, project, tiny_encoder_dir, **cfg):
     tokenizer = AutoTokenizer.from_pretrained(tiny_encoder_dir)
     with mlflow.start_run():
-        return train_and_evaluate(
-            task,
+        return train_and_evaluate_tasks(
+            [task],
             tokenizer,
             load_bare_encoder(tiny_encoder_dir),
             _cfg(**cfg),

@@ -10,7 +10,8 @@ from tiny import CORPUS
 from xstilts.encoder.loading import load_encoder
 from xstilts.errors import XstiltsError
 from xstilts.retrieval import embedding
-from xstilts.retrieval.bitext import bitext_retrieval
+from xstilts.retrieval.bitext import Mining, bitext_retrieval
+from xstilts.retrieval.embedding import Embedder
 from xstilts.retrieval.search import (
     distractor_mask,
     map_at_k,
@@ -140,7 +141,7 @@ def test_bitext_retrieval_end_to_end(tiny_encoder_dir, monkeypatch):
     original = embedding.embed
     monkeypatch.setattr(embedding, "embed", lambda texts, *a: calls.append(len(texts)) or original(texts, *a))
     dev, test = _bitext("dev", ["xx", "de"]), _bitext("test", ["xx", "de", "ru"])
-    metrics = bitext_retrieval(dev, test, tokenizer, encoder, -1, 32, 4, distractor_share=0.25, k=3).metrics
+    metrics = bitext_retrieval(dev, test, Embedder(tokenizer, encoder, -1, 32, 4), Mining(share=0.25, k=3)).metrics
     assert calls == [2 * 8 + 8, 3 * 8 + 8]  # each split embedded once: its sentences plus its distinct English
     for split, langs in (("dev", ["xx", "de"]), ("test", ["xx", "de", "ru"])):
         for lang in langs:
@@ -153,7 +154,7 @@ def test_bitext_retrieval_end_to_end(tiny_encoder_dir, monkeypatch):
     assert metrics["bucc_threshold_ru"] == metrics["bucc_threshold_pooled"]  # ru is missing from dev
     assert metrics["bucc_threshold_xx"] != metrics["bucc_threshold_de"]
     monkeypatch.setattr(embedding, "embed", original)
-    again = bitext_retrieval(dev, test, tokenizer, encoder, -1, 32, 4, distractor_share=0.25, k=3).metrics
+    again = bitext_retrieval(dev, test, Embedder(tokenizer, encoder, -1, 32, 4), Mining(share=0.25, k=3)).metrics
     assert again == pytest.approx(metrics)
 
 
@@ -161,6 +162,6 @@ def test_bitext_retrieval_rejects_bad_splits(tiny_encoder_dir):
     tokenizer, encoder = load_encoder(str(tiny_encoder_dir))
     good = _bitext("dev", ["de"])
     with pytest.raises(XstiltsError):
-        bitext_retrieval(good.remove_columns("en_text"), good, tokenizer, encoder, -1, 32, 4)
+        bitext_retrieval(good.remove_columns("en_text"), good, Embedder(tokenizer, encoder, -1, 32, 4))
     with pytest.raises(XstiltsError):
-        bitext_retrieval(good, good.select([]), tokenizer, encoder, -1, 32, 4)
+        bitext_retrieval(good, good.select([]), Embedder(tokenizer, encoder, -1, 32, 4))

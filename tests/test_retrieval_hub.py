@@ -19,6 +19,7 @@ from xstilts.data import google_releases
 from xstilts.encoder.loading import load_encoder
 from xstilts.errors import XstiltsError
 from xstilts.retrieval import bitext, embedding, retrieve
+from xstilts.retrieval.embedding import Embedder
 from xstilts.retrieval.ranking import mention_in_context
 from xstilts.retrieval.search import distractor_mask
 from xstilts.tasks import get_task
@@ -68,7 +69,9 @@ def test_mining_on_hand_built_vectors(monkeypatch):
     test = _bucc("test", "de", list(zip(swapped, test_axes, strict=True)), vectors)
     test += _bucc("test", "fr", list(zip(test_axes, test_axes, strict=True)), vectors)
     monkeypatch.setattr(embedding, "embed", _lookup(vectors))
-    metrics = retrieve("mining", _table(Family.MINING, dev), _table(Family.MINING, test), None, None, -1, 32, 4).metrics
+    metrics = retrieve(
+        "mining", _table(Family.MINING, dev), _table(Family.MINING, test), Embedder(None, None, -1, 32, 4)
+    ).metrics
     assert metrics["dev_bucc_f1_de"] == 1.0
     # every test pair scores above the dev threshold (tighter clusters): de finds 1 of its 3 pairs, fr all
     assert metrics["test_bucc_precision_de"] == pytest.approx(1 / 3)
@@ -86,7 +89,7 @@ def test_mining_keeps_unlinked_sentences_and_drops_a_share_of_linked(monkeypatch
     vectors["lonely"] = axes[11]
     embed = _lookup(vectors)
     mined = bitext._mined_split(
-        _table(Family.MINING, rows), "dev", lambda t: embed(t, None, None), share=0.5, seed=0, k=2
+        _table(Family.MINING, rows), "dev", lambda t: embed(t, None, None), bitext.Mining(share=0.5, k=2, seed=0)
     )
     scores, correct, n_gold = mined["de"].scores, mined["de"].correct, mined["de"].n_gold
     kept = int((~distractor_mask([f"dev-de-{i}" for i in range(10)], 0.5)).sum())
@@ -120,7 +123,7 @@ def test_ranking_on_hand_built_vectors(monkeypatch):
     calls: list = []
     monkeypatch.setattr(embedding, "embed", _lookup(vectors, calls))
     empty = _table(Family.RANKING, [])
-    metrics = retrieve("ranking", empty, _table(Family.RANKING, rows), None, None, -1, 32, 4).metrics
+    metrics = retrieve("ranking", empty, _table(Family.RANKING, rows), Embedder(None, None, -1, 32, 4)).metrics
     assert metrics == pytest.approx(
         {"test_map20_en": 1.0, "test_map20_de": 0.25, "test_map20_fr": 0.5, "test_map20_zeroshot": 0.375}
     )
@@ -144,16 +147,16 @@ def test_bad_splits_and_families_raise(monkeypatch):
     test = _table(Family.RANKING, rows)
     only_queries = test.filter(lambda r: r["kind"] == "query")
     with pytest.raises(XstiltsError, match="'query' and 'candidate'"):
-        retrieve("ranking", test, only_queries, None, None, -1, 32, 4)
+        retrieve("ranking", test, only_queries, Embedder(None, None, -1, 32, 4))
     with pytest.raises(XstiltsError, match="ranking rows"):
-        retrieve("ranking", test, test.select([]), None, None, -1, 32, 4)
+        retrieve("ranking", test, test.select([]), Embedder(None, None, -1, 32, 4))
     broken = [dict(r, relevant_ids=["nowhere"]) if r["kind"] == "query" else r for r in rows]
     with pytest.raises(XstiltsError, match="names no candidate"):
-        retrieve("ranking", test, _table(Family.RANKING, broken), None, None, -1, 32, 4)
+        retrieve("ranking", test, _table(Family.RANKING, broken), Embedder(None, None, -1, 32, 4))
     with pytest.raises(XstiltsError, match="mining"):
-        retrieve("mining", test, test, None, None, -1, 32, 4)  # ranking rows lack corpus and gold_id
+        retrieve("mining", test, test, Embedder(None, None, -1, 32, 4))  # ranking rows lack corpus and gold_id
     with pytest.raises(XstiltsError, match="not 'tagging'"):
-        retrieve("tagging", test, test, None, None, -1, 32, 4)
+        retrieve("tagging", test, test, Embedder(None, None, -1, 32, 4))
 
 
 def test_bucc_fixture_end_to_end(tiny_encoder_dir):
@@ -162,7 +165,7 @@ def test_bucc_fixture_end_to_end(tiny_encoder_dir):
     test = task.convert(_dataset("google/xtreme", "bucc18.de", "test"), "de", "test", "s")
     tokenizer, encoder = load_encoder(str(tiny_encoder_dir))
     metrics = retrieve(
-        Family.MINING, _table(Family.MINING, dev), _table(Family.MINING, test), tokenizer, encoder, -1, 32, 4
+        Family.MINING, _table(Family.MINING, dev), _table(Family.MINING, test), Embedder(tokenizer, encoder, -1, 32, 4)
     ).metrics
     for split in ("dev", "test"):
         for name in ("f1", "precision", "recall"):
@@ -184,11 +187,13 @@ def test_lareqa_and_mewslix_fixtures_end_to_end(tiny_encoder_dir, tmp_path, monk
     def split(task: str, name: str) -> datasets.Dataset:
         return datasets.Dataset(pq.read_table(tmp_path / task / f"{name}.parquet"))
 
-    found = retrieve("ranking", split("lareqa", "dev"), split("lareqa", "test"), tokenizer, encoder, -1, 32, 4).metrics
+    found = retrieve(
+        "ranking", split("lareqa", "dev"), split("lareqa", "test"), Embedder(tokenizer, encoder, -1, 32, 4)
+    ).metrics
     assert set(found) == {"test_map20_en", "test_map20_de", "test_map20_zeroshot"}
     assert all(0.0 < v <= 1.0 for v in found.values())
     found = retrieve(
-        "ranking", split("mewslix", "dev"), split("mewslix", "test"), tokenizer, encoder, -1, 32, 4
+        "ranking", split("mewslix", "dev"), split("mewslix", "test"), Embedder(tokenizer, encoder, -1, 32, 4)
     ).metrics
     assert found["dev_map20_en"] == 1.0  # the dev pool holds only the gold entity
     assert 0.5 <= found["test_map20_de"] <= 1.0 and found["test_map20_zeroshot"] == found["test_map20_de"]

@@ -22,6 +22,7 @@ from xstilts.data import google_releases
 from xstilts.encoder.loading import load_encoder
 from xstilts.errors import XstiltsError
 from xstilts.retrieval import RetrievalResult, embedding, retrieve, write_retrieval_predictions
+from xstilts.retrieval.embedding import Embedder
 from xstilts.retrieval.search import distractor_mask
 from xstilts.tasks import get_task
 from xstilts.tasks.base import Family
@@ -47,7 +48,7 @@ def test_tatoeba_indices_search_each_language_and_map_to_its_rows(monkeypatch, t
     }  # fmt: skip
     rows = _bitext_rows("de", [("d0", "A"), ("d1", "B"), ("d2", "A"), ("d3", "B")]) + _bitext_rows("fr", [("f0", "C")])
     monkeypatch.setattr(embedding, "embed", _lookup(vectors))
-    result = retrieve("bitext", EMPTY_BITEXT, _table(Family.BITEXT, rows), None, None, -1, 32, 4)
+    result = retrieve("bitext", EMPTY_BITEXT, _table(Family.BITEXT, rows), Embedder(None, None, -1, 32, 4))
     # the metric searches the whole split's English: d1 finds C, d3 finds A
     assert result.metrics == pytest.approx(
         {"test_accuracy_de": 0.5, "test_accuracy_fr": 1.0, "test_accuracy_zeroshot": 0.75}
@@ -65,7 +66,7 @@ def test_tatoeba_end_to_end_on_the_tiny_encoder(tiny_encoder_dir, tmp_path):
     rows += _bitext_rows("xx", [(e, e) for e in english[2:8]])  # xx copies its English: every prediction right
     test = _table(Family.BITEXT, rows)
     tokenizer, encoder = load_encoder(str(tiny_encoder_dir))
-    result = retrieve(Family.BITEXT, EMPTY_BITEXT, test, tokenizer, encoder, -1, 32, 4)
+    result = retrieve(Family.BITEXT, EMPTY_BITEXT, test, Embedder(tokenizer, encoder, -1, 32, 4))
     assert result.metrics["test_accuracy_xx"] == 1.0
     assert not any(name.startswith(("dev_", "bucc_")) for name in result.metrics)  # no dev: nothing to tune on
     paths = write_retrieval_predictions("tatoeba", result, tmp_path / "xtreme")
@@ -77,7 +78,7 @@ def test_tatoeba_end_to_end_on_the_tiny_encoder(tiny_encoder_dir, tmp_path):
             assert lines == [str(i) for i in range(6)]  # XTREME's gold is the line number
     # a dev split adds the mining metrics and leaves the test accuracies as they were
     dev = _table(Family.BITEXT, _bitext_rows("de", [(e, e) for e in english[:4]]))
-    both = retrieve("bitext", dev, test, tokenizer, encoder, -1, 32, 4)
+    both = retrieve("bitext", dev, test, Embedder(tokenizer, encoder, -1, 32, 4))
     accuracies = {k: v for k, v in result.metrics.items() if k.startswith("test_accuracy_")}
     assert accuracies and {k: both.metrics[k] for k in accuracies} == accuracies
     assert both.predictions == result.predictions and "bucc_threshold_de" in both.metrics
@@ -109,7 +110,9 @@ def test_bucc_pairs_above_the_tuned_threshold(monkeypatch, tmp_path):
     dev = _bucc_rows("dev", "de", [(f"dev de {i}", f"dev en {i}") for i in range(5)])
     test = _bucc_rows("test", "de", [(f"test de {i}", f"test en {i}") for i in range(5)])
     monkeypatch.setattr(embedding, "embed", _lookup(vectors))
-    result = retrieve("mining", _table(Family.MINING, dev), _table(Family.MINING, test), None, None, -1, 32, 4)
+    result = retrieve(
+        "mining", _table(Family.MINING, dev), _table(Family.MINING, test), Embedder(None, None, -1, 32, 4)
+    )
     kept = [i for i, drop in enumerate(distractor_mask([f"bucc-de-en-de-{i:09d}" for i in range(5)], 0.2)) if not drop]
     # every test pair scores above the dev threshold (tighter clusters): each kept source with its nearest English
     expected = {(f"bucc-de-en-de-{i:09d}", f"bucc-de-en-en-{perm[i]:09d}") for i in kept}
@@ -127,7 +130,7 @@ def test_bucc_end_to_end_file_scores_the_metric(tiny_encoder_dir, tmp_path):
     test = _bucc_rows("test", "de", [(" ".join(reversed(s.split())), s) for s in sentences[3:10]])
     dev, test = _table(Family.MINING, dev), _table(Family.MINING, test)
     tokenizer, encoder = load_encoder(str(tiny_encoder_dir))
-    result = retrieve("mining", dev, test, tokenizer, encoder, -1, 32, 4)
+    result = retrieve("mining", dev, test, Embedder(tokenizer, encoder, -1, 32, 4))
     (path,) = write_retrieval_predictions("bucc", result, tmp_path)
     lines = path.read_text().splitlines()
     assert check_prediction_file(path, "bucc2018") == len(lines) == len(result.predictions["de"])
@@ -140,7 +143,9 @@ def test_bucc_end_to_end_file_scores_the_metric(tiny_encoder_dir, tmp_path):
 def test_ranking_predictions_on_hand_built_vectors(monkeypatch):
     rows, vectors = _ranking_rows()
     monkeypatch.setattr(embedding, "embed", _lookup(vectors))
-    result = retrieve("ranking", _table(Family.RANKING, []), _table(Family.RANKING, rows), None, None, -1, 32, 4)
+    result = retrieve(
+        "ranking", _table(Family.RANKING, []), _table(Family.RANKING, rows), Embedder(None, None, -1, 32, 4)
+    )
     assert result.predictions == {
         "de": {"q-de": ["c0", "c2", "c3", "c1"]},
         "en": {"q-en": ["c0", "c2", "c3", "c1"]},
@@ -186,7 +191,7 @@ def test_ranking_end_to_end_file_scores_the_metric(
 ):
     dev, test = _prepared(tmp_path / "data", monkeypatch)[task]
     tokenizer, encoder = load_encoder(str(tiny_encoder_dir))
-    result = retrieve("ranking", dev, test, tokenizer, encoder, -1, 32, 4)
+    result = retrieve("ranking", dev, test, Embedder(tokenizer, encoder, -1, 32, 4))
     paths = write_retrieval_predictions(task, result, tmp_path / "xtreme")
     queries = test.filter(lambda r: r["kind"] == "query")
     pool = len(test) - len(queries)
@@ -207,7 +212,9 @@ def test_ranking_end_to_end_file_scores_the_metric(
 def test_offline_tasks_write_nothing_and_mismatches_raise(monkeypatch, tmp_path):
     rows, vectors = _ranking_rows()
     monkeypatch.setattr(embedding, "embed", _lookup(vectors))
-    ranking = retrieve("ranking", _table(Family.RANKING, []), _table(Family.RANKING, rows), None, None, -1, 32, 4)
+    ranking = retrieve(
+        "ranking", _table(Family.RANKING, []), _table(Family.RANKING, rows), Embedder(None, None, -1, 32, 4)
+    )
     bitext = RetrievalResult("bitext", {}, {"de": [0]})
     assert write_retrieval_predictions("udhr", bitext, tmp_path) == []
     assert write_retrieval_predictions("libreoffice_help", bitext, tmp_path) == []

@@ -11,10 +11,11 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from xstilts.families.extractive_qa import decode_qa
 from xstilts.modeling import HeadSpec
 from xstilts.tasks.base import SCHEMAS, Family
-from xstilts.training.evaluation import decode_qa, evaluate
-from xstilts.training.features import Collator, tokenize_qa
+from xstilts.training.evaluation import evaluate
+from xstilts.training.features import Collator, tokenize
 from xstilts.training.squad_metric import f1_v2, gold_v2, squad_scores
 
 CONTEXT = "hello world"
@@ -126,7 +127,7 @@ def test_evaluate_scores_unanswerable_questions(tiny_encoder_dir):
     rows = [row(0, "who were friendly", ["staff"]), row(1, "nobody helped", []), row(2, "who helped nobody", [])]
     rows[2]["context"] = "the room was dirty"  # no "staff": the best span scores 0 < null 12
     examples = datasets.Dataset(pa.Table.from_pylist(rows, schema=SCHEMAS[Family.EXTRACTIVE_QA]))
-    features = tokenize_qa(examples, tokenizer, max_length=32)
+    features = tokenize("extractive_qa", examples, tokenizer, (), 32)
     model = NullWhenNobody(tokenizer.convert_tokens_to_ids("staff"), tokenizer.convert_tokens_to_ids("nobody"))
     collator = Collator(tokenizer, "extractive_qa")
 

@@ -13,6 +13,7 @@ import pytest
 from xstilts.data.splits import SPLITS
 from xstilts.data.validation import ValidationReport, run_validation, validate_task
 from xstilts.errors import XstiltsError
+from xstilts.tasks import get_task
 from xstilts.tasks.base import SCHEMAS, Family, Role, Task
 
 # Tasks for families that have no task module yet; not registered.
@@ -300,7 +301,7 @@ def test_run_validation_end_to_end(store, tmp_path):
     rows = CLEAN[TinyBitext] + [bitext_row("udhr-de-9-1", "dev", text="Same", en_text="Same")]
     write_prepared(prepared, Family.BITEXT, rows)
     with pytest.raises(XstiltsError) as err:
-        run_validation("udhr")
+        run_validation(get_task("udhr"))
     assert "text_differs_from_en_text" in str(err.value) and "udhr-de-9-1" in str(err.value)
     report = json.loads(saved.read_text())
     assert report["success"] is False and report["failures"][0]["examples"] == ["udhr-de-9-1"]
@@ -316,7 +317,7 @@ def test_run_validation_end_to_end(store, tmp_path):
 
     # Clean data: FINISHED, and the report is replaced.
     write_prepared(prepared, Family.BITEXT, CLEAN[TinyBitext])
-    assert run_validation("udhr").success
+    assert run_validation(get_task("udhr")).success
     assert json.loads(saved.read_text())["success"] is True
     runs = mlflow.search_runs(experiment_names=["xstilts"], output_format="list", order_by=["attributes.start_time"])
     clean = runs[-1]

@@ -13,7 +13,8 @@ from seqeval.metrics import f1_score as seqeval_f1
 
 from xstilts.cli import main
 from xstilts.errors import XstiltsError
-from xstilts.training.evaluation import Evaluation, is_entity_tagset, tagging_scores
+from xstilts.families import Evaluation
+from xstilts.families.tagging import is_entity_tagset, tagging_scores
 from xstilts.xtreme_format import (
     BENCHMARKS,
     KIND,

@@ -1,13 +1,8 @@
 """A shared encoder with one small head per task (the jiant / STILTs design).
 
-The head's kind follows the task's family (:data:`HEAD_FAMILIES`):
-
-* ``classification``: mean-pooled sequence -> ``[batch, n_labels]`` logits;
-* ``multiple_choice``: inputs ``[batch, n_choices, seq]``, each (context + question, choice) pair mean-pooled
-  -> one score, giving ``[batch, n_choices]`` logits; all-padding choices (attention mask all zero) are not
-  encoded and score :data:`MASKED_SCORE`, so examples with fewer choices can share a batch;
-* ``tagging``: every token -> ``[batch, seq, n_labels]`` logits;
-* ``extractive_qa``: every token -> ``[batch, seq, 2]`` (start, end) logits.
+Each head's shape and pooling follow the task's family (its spec's ``logits``, :mod:`xstilts.families`):
+mean-pooled classification, one score per (context + question, choice) pair, per-token tags, per-token
+start/end logits for extractive QA.
 
 A saved model is a folder: ``encoder/`` (a Hugging Face folder of encoder and tokenizer whose
 embedding matrix is a shard of its own, see :mod:`xstilts.encoder.weights`), ``heads.safetensors``
@@ -31,10 +26,9 @@ from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from xstilts.encoder.loading import load_bare_encoder
 from xstilts.encoder.weights import save_encoder
 from xstilts.errors import XstiltsError
+from xstilts.families import TRAINABLE, spec
 
 META_FILE = "xstilts.json"
-HEAD_FAMILIES = ("classification", "multiple_choice", "tagging", "extractive_qa")
-MASKED_SCORE = -1e4  # score of a padding choice: below any real one, finite under bf16 and fp16
 
 
 @dataclass
@@ -50,18 +44,14 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
-def head_outputs(spec: HeadSpec) -> int:
-    """Width of the head's linear layer for ``spec``'s family."""
-    if spec.family not in HEAD_FAMILIES:
+def head_outputs(head: HeadSpec) -> int:
+    """Width of the head's linear layer for ``head``'s family."""
+    if head.family not in TRAINABLE:
         raise XstiltsError(
-            f"Task {spec.task!r} is of family {spec.family!r}, which has no trainable head "
-            f"(heads exist for {', '.join(HEAD_FAMILIES)})."
+            f"Task {head.task!r} is of family {head.family!r}, which has no trainable head "
+            f"(heads exist for {', '.join(TRAINABLE)})."
         )
-    if spec.family in ("classification", "tagging"):
-        if not spec.labels:
-            raise XstiltsError(f"Task {spec.task!r} ({spec.family}) declares no labels; its head needs them.")
-        return len(spec.labels)
-    return 1 if spec.family == "multiple_choice" else 2
+    return spec(head.family).head_width(head.task, head.labels)
 
 
 class MultiTaskModel(nn.Module):
@@ -86,24 +76,8 @@ class MultiTaskModel(nn.Module):
         return mean_pool(self.hidden_states(input_ids, attention_mask, layer), attention_mask)
 
     def forward(self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Logits of ``task``'s head; shapes per family as in the module docstring."""
-        family = self.specs[task].family
-        head = self.heads[task]
-        if family == "multiple_choice":
-            return self._choice_scores(head, input_ids, attention_mask)
-        if family in ("tagging", "extractive_qa"):
-            return head(self.hidden_states(input_ids, attention_mask))
-        return head(self.embed(input_ids, attention_mask))
-
-    def _choice_scores(self, head: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        batch, n_choices, length = input_ids.shape
-        flat_ids, flat_mask = input_ids.reshape(-1, length), attention_mask.reshape(-1, length)
-        real = flat_mask.sum(-1) > 0  # padding choices are skipped, not encoded
-        scores = self.embed(flat_ids[real], flat_mask[real])
-        scores = head(scores).squeeze(-1)
-        out = torch.full((batch * n_choices,), MASKED_SCORE, dtype=scores.dtype, device=scores.device)
-        out[real] = scores
-        return out.view(batch, n_choices)
+        """Logits of ``task``'s head, in its family's shape."""
+        return spec(self.specs[task].family).logits(self, self.heads[task], input_ids, attention_mask)
 
 
 def save_model(

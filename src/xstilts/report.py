@@ -38,15 +38,11 @@ def comparison_table(title: str, columns: dict[str, dict[str, float]], prefix: s
     return "\n".join(lines) + "\n"
 
 
-def _main_metric(task: str) -> str:
-    """The family's main metric of a task or a multi-task group (accuracy for unknown names)."""
-    from xstilts.tasks import registered
-    from xstilts.training.evaluation import MAIN_METRIC, main_metric
+def _main_metric(task: str, source: str) -> str:
+    """The main metric of a task's family (from :mod:`xstilts.families`)."""
+    from xstilts.tasks import get_task
 
-    cls = registered().get(task)
-    if cls is None or cls.family.value not in MAIN_METRIC:
-        return "accuracy"
-    return main_metric(cls.family.value, cls.labels)
+    return get_task(task, source=source).metric
 
 
 def _grouped(folder: Path, label) -> dict[str, dict[str, dict[str, float]]]:
@@ -86,11 +82,12 @@ def intermediate_lines(m: Path) -> list[str]:
     return lines
 
 
-def results_text() -> str:
+def results_text(source: str = "offline") -> str:
+    """The results of every metrics file, each target in its family's main metric (tasks of ``source``)."""
     m = metrics_dir()
     parts = intermediate_lines(m)
     for task, columns in _grouped(m / "target", lambda init: f"init={init}").items():
-        metric = _main_metric(task)
+        metric = _main_metric(task, source)
         parts.append(
             comparison_table(f"{task}: test {metric} (%) by language, trained on English", columns, f"test_{metric}_")
         )
@@ -128,5 +125,7 @@ def timings_text(since: float, now: float | None = None) -> str:
 
 def print_summary() -> None:
     since = float(os.environ.get("XSTILTS_RUN_STARTED", "0"))
-    print(results_text())
+    from xstilts.params import load_params
+
+    print(results_text(load_params().data.source))
     print(timings_text(since))

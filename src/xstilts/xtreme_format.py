@@ -37,36 +37,21 @@ from xstilts.errors import XstiltsError
 
 log = logging.getLogger(__name__)
 
-# xstilts (hub) task name -> XTREME folder name
-XTREME_FOLDER = {
-    "xnli": "xnli",
-    "pawsx": "pawsx",
-    "xcopa": "xcopa",
-    "udpos": "udpos",
-    "wikiann": "panx",
-    "xquad": "xquad",
-    "mlqa": "mlqa",
-    "tydiqa": "tydiqa",
-    "tatoeba": "tatoeba",
-    "bucc": "bucc2018",
-    "mewslix": "mewslix",
-    "lareqa": "lareqa",
-}
-
-# folder -> (what a file holds, extension)
+# XTREME folder -> (what its prediction files hold, their extension)
 KIND = {
-    "xnli": ("label", "tsv"),
-    "pawsx": ("label", "tsv"),
-    "udpos": ("tags", "tsv"),
-    "panx": ("tags", "tsv"),
-    "xquad": ("answer", "json"),
-    "mlqa": ("answer", "json"),
-    "tydiqa": ("answer", "json"),
+    **dict.fromkeys(("xnli", "pawsx"), ("label", "tsv")),
+    **dict.fromkeys(("udpos", "panx"), ("tags", "tsv")),
+    **dict.fromkeys(("xquad", "mlqa", "tydiqa"), ("answer", "json")),
     "xcopa": ("choice", "jsonl"),
     "tatoeba": ("index", "tsv"),
     "bucc2018": ("pairs", "tsv"),
-    "mewslix": ("ranking", "json"),
-    "lareqa": ("ranking", "json"),
+    **dict.fromkeys(("mewslix", "lareqa"), ("ranking", "json")),
+}
+# xstilts (hub) task name -> XTREME folder name: the same, but for these two
+XTREME_FOLDER = {
+    **{folder: folder for folder in KIND if folder not in ("panx", "bucc2018")},
+    "wikiann": "panx",
+    "bucc": "bucc2018",
 }
 TABLE_KINDS = ("label", "tags", "answer", "choice")  # written from the predictions table of a target run
 

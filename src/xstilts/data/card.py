@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xstilts.data.splits import SPLITS, read_split
-from xstilts.tasks.base import Family, Task
+from xstilts.families.base import sort_key
 
-TOP_TAGS = 15
+if TYPE_CHECKING:
+    from xstilts.tasks.base import Task
+
 CARD_NOTE = (
     "Generated from the prepared Parquet splits by `xstilts.data.card`; do not edit by hand.\n"
     "Every dataset comes from a pinned registry package; licenses are quoted as the task modules state them."
@@ -31,20 +33,6 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 def _read_splits(prepared: Path) -> dict[str, list[dict[str, Any]]]:
     return {split: read_split(prepared, split).to_pylist() for split in SPLITS}
-
-
-def _label_counts(task: Task, rows: list[dict[str, Any]]) -> Counter:
-    if task.family in (Family.CLASSIFICATION, Family.MULTIPLE_CHOICE):  # a label, or the gold choice's index
-        return Counter(r.get("label") for r in rows)
-    if task.family == Family.TAGGING:
-        return Counter(t for r in rows for t in (r.get("tags") or []))
-    if task.family == Family.EXTRACTIVE_QA:
-        return Counter(len(r.get("answers_text") or []) for r in rows)
-    return Counter()
-
-
-def _sort_key(value: Any) -> tuple[int, str]:
-    return (0, f"{value:012d}") if isinstance(value, int) else (1, str(value))
 
 
 def task_section(task: Task, prepared: Path) -> list[str]:
@@ -79,7 +67,7 @@ def task_section(task: Task, prepared: Path) -> list[str]:
         lines += [f"> Note: no rows in split{plural} {', '.join(empty)}.", ""]
 
     lines += ["### Rows per split, language and domain", ""]
-    keys = sorted({(lang, dom) for lang, dom, _ in counts}, key=lambda k: (_sort_key(k[0]), _sort_key(k[1])))
+    keys = sorted({(lang, dom) for lang, dom, _ in counts}, key=lambda k: (sort_key(k[0]), sort_key(k[1])))
     table_rows = []
     for lang, dom in keys:
         per = [counts[(lang, dom, s)] for s in SPLITS]
@@ -88,24 +76,14 @@ def task_section(task: Task, prepared: Path) -> list[str]:
     table_rows.append(["**all**", "", *totals, sum(totals)])
     lines += _table(["language", "domain", *SPLITS, "total"], table_rows) + [""]
 
-    if task.family in (Family.BITEXT, Family.MINING, Family.RANKING):  # retrieval: no labels to count
+    title, first = task.spec.counts
+    if not title:  # retrieval: no labels to count
         return lines
-    per_split = {s: _label_counts(task, data[s]) for s in SPLITS}
-    title, first = {
-        Family.CLASSIFICATION: ("Label distribution", "label"),
-        Family.MULTIPLE_CHOICE: ("Gold choice index distribution", "label index"),
-        Family.TAGGING: ("Tag distribution", "tag"),
-        Family.EXTRACTIVE_QA: ("Answers per question", "answers"),
-    }[task.family]
+    per_split = {s: task.spec.label_counts(data[s]) for s in SPLITS}
     total: Counter = sum(per_split.values(), Counter())
-    if task.family == Family.TAGGING:
-        values = [v for v, _ in total.most_common(TOP_TAGS)]
-        hidden = len(total) - len(values)
-        title += f" (top {TOP_TAGS}; {hidden} more tags not shown)" if hidden else ""
-    elif task.family == Family.CLASSIFICATION and task.labels:
-        values = list(task.labels) + sorted((v for v in total if v not in task.labels), key=_sort_key)
-    else:
-        values = sorted(total, key=_sort_key)
+    values = task.spec.count_order(total, task.labels)
+    if len(values) < len(total):
+        title += f" (top {len(values)}; {len(total) - len(values)} more {first}s not shown)"
     lines += [f"### {title}", ""]
     rows = [[v, *[per_split[s][v] for s in SPLITS], total[v]] for v in values]
     lines += _table([first, *SPLITS, "total"], rows) + [""]

@@ -12,7 +12,7 @@ A hub task (see :class:`xstilts.tasks.hub.HubDatasetTask`) declares where each c
     class XnliTask(HubDatasetTask):
         name, display, family, role = "xnli", "XNLI", Family.CLASSIFICATION, Role.TARGET
         stand_in, stand_in_kind = "multiemo", "multilingual classification"  # the offline sentence names them
-        metric, labels = "accuracy", ("entailment", "neutral", "contradiction")
+        labels = ("entailment", "neutral", "contradiction")
         parts = {"train": (Part(XNLI, "train"),), "dev": (Part(XNLI, "validation"),), "test": (Part(XNLI, "test"),)}
 
         def convert(self, row, features, part):   # one Hub row -> canonical fields, or None to skip it

@@ -19,7 +19,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xstilts.atomic import write_text_atomic
 from xstilts.data.expectations import (
@@ -32,7 +32,9 @@ from xstilts.data.expectations import (
 )
 from xstilts.data.splits import SPLITS
 from xstilts.errors import XstiltsError
-from xstilts.tasks.base import Task
+
+if TYPE_CHECKING:
+    from xstilts.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -247,9 +249,7 @@ def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False))
 
 
-def run_validation(
-    task_name: str, count_bounds: dict[str, tuple[int, int]] | None = None, source: str = "offline"
-) -> ValidationReport:
+def run_validation(task: Task, count_bounds: dict[str, tuple[int, int]] | None = None) -> ValidationReport:
     """The ``validate`` phase: validate, save ``reports/validation/<task>.json``, log it to an MLflow run.
 
     Bounds come from ``count_bounds``, else from a ``count_bounds`` attribute of the task if it has one.
@@ -259,10 +259,9 @@ def run_validation(
     import mlflow
 
     from xstilts.paths import prepared_dir
-    from xstilts.tasks import get_task
     from xstilts.tracking import Tag, phase_run
 
-    task = get_task(task_name, source=source)
+    task_name = task.name
     bounds = count_bounds if count_bounds is not None else getattr(task, "count_bounds", None)
     with phase_run("validate", {"task": task_name}, {Tag.TASK: task_name}):
         report = validate_task(task, prepared_dir(task_name), bounds)

@@ -85,7 +85,7 @@ def run_validate(task_name: str) -> str:
     from xstilts.data.card import task_card
     from xstilts.data.validation import run_validation
 
-    source = load_params().data.source
-    report = run_validation(task_name, source=source)
-    write_text_atomic(card_path(task_name), task_card(get_task(task_name, source=source), prepared_dir(task_name)))
+    task = get_task(task_name, source=load_params().data.source)
+    report = run_validation(task)
+    write_text_atomic(card_path(task_name), task_card(task, prepared_dir(task_name)))
     return f"{task_name}: all expectations met" if report.success else report.message()

@@ -96,7 +96,7 @@ def _data_key(params: Params, task: str) -> list[str]:
 def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
     """{section: {stage name: stage}} in pipeline order."""
     from xstilts.data import sources
-    from xstilts.tasks import Family, Role, get_task
+    from xstilts.tasks import Role, get_task
 
     source = params.data.source
     data_code = [fingerprint_path("data")]
@@ -175,7 +175,7 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
                 "outs": [f"models/target/{run}", f"predictions/target/{run}.csv"],
                 "metrics": [{f"metrics/target/{run}.json": {"cache": False}}],
             }
-            if task.family == Family.CLASSIFICATION:
+            if task.spec.servable:
                 registered.append(run)
     stages["promote"]["promote"] = {
         "cmd": "python -m xstilts run promote",

@@ -7,7 +7,7 @@ import mlflow
 from xstilts.params import load_params
 from xstilts.paths import metrics_dir
 from xstilts.registry import PromotionResult, champions, promote
-from xstilts.tasks import Family, Role, get_task
+from xstilts.tasks import Role, get_task
 from xstilts.tracking import phase_run, write_metrics_json
 
 
@@ -19,7 +19,7 @@ def run_promote(tasks: list[str] | None = None) -> list[PromotionResult]:
         mlflow.log_param("metric", params.promote.metric)
         results = []
         for task in targets:
-            if get_task(task, Role.TARGET, source=params.data.source).family != Family.CLASSIFICATION:
+            if not get_task(task, Role.TARGET, source=params.data.source).spec.servable:
                 # the pyfunc model (xstilts.serving) serves classifiers only; other families stay unregistered
                 print(f"{task}: not registered (registry models exist for classification targets only)")
                 continue

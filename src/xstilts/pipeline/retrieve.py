@@ -15,7 +15,7 @@ from xstilts.encoder.loading import load_encoder
 from xstilts.params import Params, load_params
 from xstilts.paths import metrics_dir, repo_root
 from xstilts.pipeline.runs import NO_INIT, resolve_init
-from xstilts.retrieval import retrieve, write_retrieval_predictions
+from xstilts.retrieval import Embedder, retrieve, write_retrieval_predictions
 from xstilts.tasks import Role, get_task
 from xstilts.tracking import Tag, log_settings, phase_run, write_metrics_json
 
@@ -32,7 +32,8 @@ def run_retrieve(task: str, encoder: str = NO_INIT, params: Params | None = None
         tokenizer, model = load_encoder(encoder_name)
         started = time.time()
         dev, test = (load_split(retrieval_task.name, split) for split in ("dev", "test"))
-        result = retrieve(retrieval_task.family, dev, test, tokenizer, model, cfg.layer, cfg.max_length, cfg.batch_size)
+        embedder = Embedder(tokenizer, model, cfg.layer, cfg.max_length, cfg.batch_size)
+        result = retrieve(retrieval_task.family, dev, test, embedder)
         metrics = dict(result.metrics)
         metrics["wall_seconds"] = time.time() - started
         mlflow.log_metrics(metrics)

@@ -27,12 +27,13 @@ from accelerate.utils import set_seed
 from xstilts.atomic import write_text_atomic
 from xstilts.data.loading import load_split
 from xstilts.errors import XstiltsError
+from xstilts.families.extractive_qa import qa_stride
 from xstilts.modeling import HeadSpec, MultiTaskModel, save_model
 from xstilts.params import TrainParams
 from xstilts.paths import prepared_dir
 from xstilts.tasks import Task, get_task
 from xstilts.training.evaluation import evaluate
-from xstilts.training.features import Collator, qa_stride, tokenize
+from xstilts.training.features import Collator
 from xstilts.training.loop import TaskData, bf16_available, process_state, train_tasks
 from xstilts.training.sampling import SamplingConfig
 from xstilts.training.trim import trimmed, used_token_ids
@@ -88,28 +89,6 @@ def check_max_length(encoder, max_length: int, what: str) -> None:
         )
 
 
-def train_and_evaluate(
-    task: Task,
-    tokenizer,
-    encoder,
-    cfg: TrainParams,
-    seed: int,
-    model_dir: Path,
-    predictions_path: Path,
-    extra_meta: dict,
-    stride: int | None = None,
-    checkpoint_dir: Path | None = None,
-) -> Outcome:
-    """Train ``task`` on English, pick the best English-dev checkpoint, evaluate the task's dev and test.
-
-    ``stride``: overlap of QA context windows (default ``cfg.max_length // 4``); other families ignore it.
-    ``checkpoint_dir``: resumable checkpoints (see :func:`xstilts.training.loop.train_tasks`).
-    """
-    return train_and_evaluate_tasks(
-        [task], tokenizer, encoder, cfg, seed, model_dir, predictions_path, extra_meta, stride, None, checkpoint_dir
-    )
-
-
 @dataclass
 class _Prepared:
     task: Task
@@ -119,7 +98,6 @@ class _Prepared:
 
 
 def _prepare(task: Task, tokenizer, cfg: TrainParams, stride: int) -> _Prepared:
-    family = task.family.value
     source = training_source(task)
     lang = task.train_language
     train_rows = load_rows(source.name, "train", lang)
@@ -132,9 +110,10 @@ def _prepare(task: Task, tokenizer, cfg: TrainParams, stride: int) -> _Prepared:
         )
     dev_rows = load_rows(source.name, "dev", lang)
     labels = list(task.labels)
-    train = tokenize(family, train_rows, tokenizer, labels, cfg.max_length, stride)
-    dev = tokenize(family, dev_rows, tokenizer, labels, cfg.max_length, stride) if dev_rows is not None else None
-    data = TaskData(task.name, train, dev, Collator(tokenizer, family), dev_rows, allow_no_answer=source.unanswerable)
+    train = task.spec.tokenize(train_rows, tokenizer, labels, cfg.max_length, stride)
+    dev = task.spec.tokenize(dev_rows, tokenizer, labels, cfg.max_length, stride) if dev_rows is not None else None
+    collator = Collator(tokenizer, task.family)
+    data = TaskData(task.name, train, dev, collator, dev_rows, allow_no_answer=source.unanswerable)
     return _Prepared(task, source, train_rows, data)
 
 
@@ -155,8 +134,10 @@ def train_and_evaluate_tasks(
     """Train ``tasks`` together (one head each), keep the weights with the best mean dev metric, evaluate each.
 
     ``base``: the encoder folder that ``encoder`` was loaded from (its unchanged embedding shard is linked).
+    ``stride``: overlap of QA context windows (default ``cfg.max_length // 4``); other families ignore it.
+    ``checkpoint_dir``: resumable checkpoints (see :func:`xstilts.training.loop.train_tasks`).
 
-    One task gives exactly :func:`train_and_evaluate`'s metric names; several prefix them with the task name
+    One task gives unprefixed metric names (``test_accuracy_de``); several prefix them with the task name
     and add ``dev_main_metric_mean`` (the mean of the tasks' English dev main metrics that picked the weights).
     """
     started = time.time()
@@ -208,7 +189,7 @@ def train_and_evaluate_tasks(
             rows = load_rows(p.task.name, split)
             if rows is None:
                 continue
-            features = tokenize(p.task.family.value, rows, tokenizer, list(p.task.labels), cfg.max_length, stride)
+            features = p.task.spec.tokenize(rows, tokenizer, list(p.task.labels), cfg.max_length, stride)
             evaluation = evaluate(
                 model,
                 p.task.name,
@@ -230,7 +211,7 @@ def train_and_evaluate_tasks(
         "family": ",".join(dict.fromkeys(t.family.value for t in tasks)),
         **extra_meta,
     }
-    if any(t.family.value == "extractive_qa" for t in tasks):
+    if any(t.spec.windowed for t in tasks):
         meta["doc_stride"] = stride
     sources = {p.task.name: p.source.name for p in prepared if p.source is not p.task}
     if sources:

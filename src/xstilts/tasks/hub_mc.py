@@ -32,7 +32,6 @@ def _choices_row(context: str, question: str, choices: list[str], label: int, wh
 class _HubMultipleChoice(HubDatasetTask):
     family = Family.MULTIPLE_CHOICE
     role = Role.INTERMEDIATE
-    metric = "accuracy"
     labels = ()  # the label is the index of the right choice
 
 

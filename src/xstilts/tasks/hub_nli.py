@@ -27,7 +27,6 @@ ROUNDS = ("r1", "r2", "r3")
 class _HubClassification(HubDatasetTask):
     family = Family.CLASSIFICATION
     role = Role.INTERMEDIATE
-    metric = "accuracy"
     text_a: ClassVar[str]
     text_b: ClassVar[str | None] = None
 

@@ -20,7 +20,6 @@ SQUAD_V2 = HubSource("rajpurkar/squad_v2", "d7df8e6afcfb0896687d1f6093694eeb7f7d
 class _HubSquad(HubDatasetTask):
     family = Family.EXTRACTIVE_QA
     role = Role.INTERMEDIATE
-    metric = "f1"
     domain = "wikipedia"
     stand_in, stand_in_kind = "squadshifts", "extractive QA"
     license = "CC BY-SA 4.0"

@@ -115,7 +115,6 @@ class LibreOfficeHelpTask(Task):
     name = "libreoffice_help"
     family = Family.BITEXT
     role = Role.RETRIEVAL
-    metric = "accuracy"
     languages = LANGUAGES
     packages = ("libreoffice_help_en_us",) + tuple(
         f"libreoffice_help_{f.lower().replace('-', '_')}" for f in FOLDERS.values()

@@ -69,7 +69,6 @@ class MultiEmoTask(Task):
     name = "multiemo"
     family = Family.CLASSIFICATION
     role = Role.TARGET
-    metric = "accuracy"
     labels = LABELS
     languages = LANGUAGES
     original_languages = ("pl",)  # the other ten are machine translations of the Polish reviews

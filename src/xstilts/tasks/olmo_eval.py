@@ -124,7 +124,6 @@ _RESPLIT = (
 
 class _Classification(OlmoEvalTask):
     family = Family.CLASSIFICATION
-    metric = "accuracy"
     text_a: ClassVar[str]
     text_b: ClassVar[str | None] = None
 
@@ -215,7 +214,6 @@ class BoolqTask(_Classification):
 
 class _MultipleChoice(OlmoEvalTask):
     family = Family.MULTIPLE_CHOICE
-    metric = "accuracy"
     labels = ()  # the label is the index of the right choice
 
     @staticmethod

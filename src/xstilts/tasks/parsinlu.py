@@ -60,7 +60,6 @@ class ParsinluRcTask(Task):
     family = Family.EXTRACTIVE_QA
     train_from = "squadshifts"  # English extractive QA
     role = Role.TARGET
-    metric = "f1"
     languages = ("fa",)
     packages = ("bigbench",)
     stands_for = "XQuAD / MLQA / TyDiQA-GoldP"
@@ -126,7 +125,6 @@ class ParsinluMcTask(Task):
     family = Family.MULTIPLE_CHOICE
     train_from = "commonsenseqa"  # English multiple choice without a context passage, like ParsiNLU QA
     role = Role.TARGET
-    metric = "accuracy"
     languages = ("fa",)
     packages = ("bigbench",)
     stands_for = "XCOPA (multiple choice)"

@@ -192,7 +192,6 @@ class PosTarget(Task):
     family = Family.TAGGING
     train_from = "brown_pos"  # English POS (Brown, mapped to the same 12 tags)
     role = Role.TARGET
-    metric = "accuracy"
     labels = UPOS12
     stands_for = "UD-POS (XTREME-R)"
     language: ClassVar[str]

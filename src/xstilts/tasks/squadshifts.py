@@ -100,7 +100,6 @@ class SquadShiftsTask(Task):
     name = "squadshifts"
     family = Family.EXTRACTIVE_QA
     role = Role.INTERMEDIATE
-    metric = "f1"
     labels = ()
     languages = ("en",)
     packages = ("bigbench",)

@@ -125,7 +125,6 @@ class UdhrTask(Task):
     name = "udhr"
     family = Family.BITEXT
     role = Role.RETRIEVAL
-    metric = "accuracy"
     languages = DEFAULT_LANGUAGES
     packages = ("udhr",)
     stands_for = "Tatoeba (sentence retrieval)"

@@ -37,7 +37,6 @@ class VitaminCTask(Task):
     name = "vitaminc"
     family = Family.CLASSIFICATION
     role = Role.INTERMEDIATE
-    metric = "accuracy"
     labels = ("entailment", "neutral", "contradiction")
     languages = ("en",)
     packages = ("bigbench",)

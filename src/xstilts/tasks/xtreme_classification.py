@@ -18,7 +18,6 @@ PAWSX_LABELS = {"0": "not_paraphrase", "1": "paraphrase"}
 class XnliTask(XtremeHubTask):
     name, display, family, role = "xnli", "XNLI", Family.CLASSIFICATION, Role.TARGET
     stand_in, stand_in_kind = "multiemo", "multilingual classification"
-    metric = "accuracy"
     labels = ("entailment", "neutral", "contradiction")
     languages = XNLI_LANGUAGES
     train_from = "mnli"  # XTREME-R trains XNLI on MNLI
@@ -54,7 +53,6 @@ class XnliTask(XtremeHubTask):
 class PawsxTask(XtremeHubTask):
     name, display, family, role = "pawsx", "PAWS-X", Family.CLASSIFICATION, Role.TARGET
     stand_in, stand_in_kind = "multiemo", "multilingual classification"
-    metric = "accuracy"
     labels = tuple(PAWSX_LABELS.values())
     languages = PAWSX_LANGUAGES
     domain = "wikipedia"

@@ -20,7 +20,6 @@ SOCIAL_IQA = Pin("allenai/social_i_qa", "537a2ec8ec565adc0b70b70752893e59e024df2
 class CopaSiqaTask(XtremeHubTask):
     name, display, family, role = "copa_siqa", "COPA + Social IQa", Family.MULTIPLE_CHOICE, Role.INTERMEDIATE
     stand_in, stand_in_kind = "socialiqa", "English commonsense multiple-choice"
-    metric = "accuracy"
     domain = "commonsense"
     pin = COPA
     stands_for = "XCOPA's English training data (COPA + SIQa, XTREME-R)"
@@ -51,7 +50,6 @@ class CopaSiqaTask(XtremeHubTask):
 class XcopaTask(XtremeHubTask):
     name, display, family, role = "xcopa", "XCOPA", Family.MULTIPLE_CHOICE, Role.TARGET
     stand_in, stand_in_kind = "parsinlu_mc", "multilingual multiple-choice"
-    metric = "accuracy"
     languages = XCOPA_LANGUAGES
     train_from = "copa_siqa"
     domain = "commonsense"

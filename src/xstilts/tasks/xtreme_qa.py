@@ -18,7 +18,7 @@ TYDIQA_LANGUAGES = ("ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te")
 
 
 class _QaTask(XtremeHubTask):
-    family, role, metric = Family.EXTRACTIVE_QA, Role.TARGET, "f1"
+    family, role = Family.EXTRACTIVE_QA, Role.TARGET
     stand_in, stand_in_kind = "hindi_qa", "extractive QA (also parsinlu_rc)"
     domain = "wikipedia"
 

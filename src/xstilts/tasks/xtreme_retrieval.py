@@ -30,7 +30,6 @@ MEWSLIX_LANGUAGES = ("ar", "de", "en", "es", "fa", "ja", "pl", "ro", "ta", "tr",
 class TatoebaTask(XtremeHubTask):
     name, display, family, role = "tatoeba", "Tatoeba", Family.BITEXT, Role.RETRIEVAL
     stand_in, stand_in_kind = "udhr", "bitext retrieval (also libreoffice_help)"
-    metric = "accuracy"
     languages = tuple(TATOEBA_CODES)
     domain = "tatoeba"
     pin = XTREME
@@ -53,7 +52,6 @@ class TatoebaTask(XtremeHubTask):
 class BuccTask(XtremeHubTask):
     name, display, family, role = "bucc", "BUCC 2018", Family.MINING, Role.RETRIEVAL
     stand_in, stand_in_kind = "udhr", "bitext retrieval (also libreoffice_help)"
-    metric = "f1"
     languages = BUCC_LANGUAGES
     domain = "web"
     sized = False  # a subsample would cut gold links
@@ -81,7 +79,7 @@ class BuccTask(XtremeHubTask):
 class _ReleaseTask(HubTask):
     """A task from a Google Research release: no Hub, no offline stand-in."""
 
-    family, role, metric = Family.RANKING, Role.RETRIEVAL, "map"
+    family, role = Family.RANKING, Role.RETRIEVAL
     stand_in, stand_in_kind = "", "ranking task (none)"
 
     @classmethod

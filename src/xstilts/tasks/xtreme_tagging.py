@@ -36,7 +36,6 @@ EVAL = (("dev", "validation"), ("test", "test"))
 class UdposTask(XtremeHubTask):
     name, display, family, role = "udpos", "UD-POS", Family.TAGGING, Role.TARGET
     stand_in, stand_in_kind = "pos_tr", "POS tagging (12 universal tags; also pos_he, pos_zh, pos_vi)"
-    metric = "f1"
     labels = UPOS17
     languages = tuple(UDPOS_CONFIGS)
     domain = "treebank"
@@ -71,7 +70,6 @@ class UdposTask(XtremeHubTask):
 class WikiannTask(XtremeHubTask):
     name, display, family, role = "wikiann", "WikiANN (PAN-X)", Family.TAGGING, Role.TARGET
     stand_in, stand_in_kind = "", "NER (none: NER data is hub-only)"
-    metric = "f1"
     labels = NER_TAGS
     languages = WIKIANN_LANGUAGES
     domain = "wikipedia"

@@ -4,7 +4,7 @@ Each optimizer step is ``grad_accum`` micro-batches (``accelerator.accumulate``)
 one task, drawn by :class:`~xstilts.training.sampling.MultiTaskSampler` (global batches of ``batch_size`` x
 processes rows, each process training on its own contiguous slice). Every ``eval_every`` optimizer steps (and
 at the last) the main process scores every task's English dev set with the family's main metric
-(:data:`~xstilts.training.evaluation.MAIN_METRIC`); the mean over tasks picks the best weights and drives
+(its spec's ``main_metric``, :mod:`xstilts.families`); the mean over tasks picks the best weights and drives
 early stopping. With a checkpoint folder, every evaluation also writes a resumable checkpoint
 (:mod:`xstilts.training.checkpoint`), and a restarted run continues from the newest one. The same code runs
 under ``accelerate launch`` on several processes (DDP): bf16 autocast, gradients averaged across processes,
@@ -34,11 +34,12 @@ from accelerate.utils import (
 from transformers import get_linear_schedule_with_warmup
 
 from xstilts.errors import XstiltsError
-from xstilts.modeling import MASKED_SCORE, MultiTaskModel
+from xstilts.families import spec
+from xstilts.modeling import MultiTaskModel
 from xstilts.params import TrainParams
 from xstilts.training import checkpoint
-from xstilts.training.evaluation import evaluate, main_metric
-from xstilts.training.features import IGNORE, Collator, lengths
+from xstilts.training.evaluation import evaluate
+from xstilts.training.features import Collator
 from xstilts.training.sampling import MultiTaskSampler, SamplingConfig, shard
 
 
@@ -76,25 +77,6 @@ class MultiTaskResult:
     resumed_from: int = 0  # the step a checkpoint restarted the run at (0: a fresh start)
 
 
-def family_loss(family: str, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Cross-entropy of the head's logits against ``batch["labels"]`` in the family's shape.
-
-    classification ``[B, L]`` / multiple choice ``[B, C]`` vs ``[B]``; tagging ``[B, T, L]`` vs ``[B, T]``
-    (-100 ignored); extractive QA ``[B, T, 2]`` vs ``[B, 2]``: mean of the start and end losses over the
-    real tokens.
-    """
-    logits = logits.float()
-    labels = batch["labels"]
-    if family == "tagging":
-        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
-    if family == "extractive_qa":
-        logits = logits.masked_fill((batch["attention_mask"] == 0).unsqueeze(-1), MASKED_SCORE)
-        start = torch.nn.functional.cross_entropy(logits[..., 0], labels[:, 0])
-        end = torch.nn.functional.cross_entropy(logits[..., 1], labels[:, 1])
-        return (start + end) / 2
-    return torch.nn.functional.cross_entropy(logits, labels)
-
-
 def bf16_available() -> bool:
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
@@ -118,11 +100,13 @@ def _check(model: MultiTaskModel, data: Sequence[TaskData]) -> None:
     for d in data:
         if d.task not in model.specs:
             raise XstiltsError(f"The model has no head for {d.task!r}; give it one HeadSpec per trained task.")
-        family = model.specs[d.task].family
+        family = spec(model.specs[d.task].family)
         if len(d.train) == 0:
             raise XstiltsError(f"No training rows for {d.task}.")
-        if d.dev is not None and len(d.dev) and family in ("tagging", "extractive_qa") and d.dev_examples is None:
-            raise XstiltsError(f"{family} dev evaluation needs dev_examples (the rows the dev features came from).")
+        if d.dev is not None and len(d.dev) and family.needs_examples and d.dev_examples is None:
+            raise XstiltsError(
+                f"{family.family.value} dev evaluation needs dev_examples (the rows the dev features came from)."
+            )
 
 
 def _rows(features: datasets.Dataset, indices: list[int]) -> list[dict]:
@@ -137,8 +121,8 @@ class _Loop:
         self.data = {d.task: d for d in data}
         self.tasks = [d.task for d in data]
         self.cfg = cfg
-        self.families = {t: model.specs[t].family for t in self.tasks}
-        self.metrics = {t: main_metric(f, model.specs[t].labels) for t, f in self.families.items()}
+        self.families = {t: spec(model.specs[t].family) for t in self.tasks}
+        self.metrics = {t: f.main_metric(model.specs[t].labels) for t, f in self.families.items()}
         self.with_dev = [d.task for d in data if d.dev is not None and len(d.dev) > 0]
         set_seed(seed)
         self.bf16 = cfg.bf16 and bf16_available()
@@ -153,7 +137,7 @@ class _Loop:
         self.world, self.rank = self.accelerator.num_processes, self.accelerator.process_index
         if cfg.freeze_embeddings:
             freeze_embeddings(model)
-        task_lengths = {t: lengths(self.families[t], self.data[t].train) for t in self.tasks}
+        task_lengths = {t: self.families[t].lengths(self.data[t].train) for t in self.tasks}
         self.sampler = MultiTaskSampler(task_lengths, cfg.batch_size * self.world, seed, sampling)
         self.total_steps = max(1, math.ceil(self.sampler.batches_per_epoch() * cfg.epochs / cfg.grad_accum))
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.01)
@@ -185,7 +169,7 @@ class _Loop:
         with self.accelerator.accumulate(self.model):
             self.model.train()
             logits = self.model(task, batch["input_ids"], batch["attention_mask"])
-            loss = family_loss(self.families[task], logits, batch)
+            loss = self.families[task].loss(logits, batch)
             self.accelerator.backward(loss)
             self.optimizer.step()
             self.optimizer.zero_grad()
