@@ -13,6 +13,11 @@ same code (fp32, argmax of the logits). Tokens are the non-padding tokens of the
   (:mod:`xstilts.training.trim`) and trained, as in full fine-tuning: trimming makes them cheap (a few
   thousand rows instead of 250k), so there is no reason to freeze them.
 
+The same process also measures, before and after the runs, the machine's bf16 and fp32 ``torch.matmul`` rate on
+the encoder's own shapes (every matmul of a ``batch_size x max_length`` training step; the best timing counts)
+and prints each run's achieved FLOP/s (the trained body's matmul FLOPs, counted per padded batch as
+:mod:`flops` explains) as a fraction of it.
+
 Run from the repository root: ``python benchmarks/train_throughput.py --steps 40``.
 """
 
@@ -32,6 +37,7 @@ import numpy as np
 import torch
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import set_seed
+from flops import CountingCollator, Shape, matmul_rate, time_by_kind
 from transformers import (
     AutoModelForSequenceClassification,
     DataCollatorWithPadding,
@@ -62,6 +68,8 @@ class Run:
     dev_accuracy: float
     trainable: int
     load: float  # the machine's 1-minute load average, mean of the values at the start and end of training
+    flops: float = 0.0  # the trained body's matmul FLOPs over all training batches (padding included)
+    padded_tokens: int = 0
 
     @property
     def tokens_per_second(self) -> float:
@@ -78,6 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--dev-size", type=int, default=400, help="dev rows scored (the first n)")
+    p.add_argument("--profile", action="store_true", help="also: where xstilts' training time goes, by kind of op")
     args = p.parse_args(argv)
     if min(args.steps, args.batch_size, args.dev_size) < 1 or args.max_length < 8:
         p.error("--steps, --batch-size and --dev-size must be positive and --max-length at least 8")
@@ -91,7 +100,7 @@ def load_data(task: str, n_train: int, n_dev: int, seed: int) -> tuple[datasets.
     paths = {split: prepared_dir(task) / f"{split}.parquet" for split in ("train", "dev")}
     missing = [str(p) for p in paths.values() if not p.exists()]
     if missing:
-        raise XstiltsError(f"Prepared data {', '.join(missing)} is missing; run `dvc repro prepare@{task}` first.")
+        raise XstiltsError(f"Prepared data {', '.join(missing)} is missing; run `dvc repro prepare-{task}` first.")
     datasets.disable_progress_bars()
     train = datasets.load_dataset("parquet", data_files=str(paths["train"]), split="train")
     dev = datasets.load_dataset("parquet", data_files=str(paths["dev"]), split="train")
@@ -117,12 +126,17 @@ def trainable(model: torch.nn.Module) -> int:
 
 
 class CountingTrainer(Trainer):
-    """A Trainer that counts the non-padding tokens of the batches it trains on."""
+    """A Trainer that counts the tokens (non-padding and padded) and body FLOPs of the batches it trains on."""
 
-    tokens = 0
+    tokens = padded = 0
+    flops = 0.0
+    shape: Shape | None = None
 
     def training_step(self, model, inputs, num_items_in_batch=None):
+        ids = inputs["input_ids"]
         self.tokens += int(inputs["attention_mask"].sum())
+        self.padded += ids.numel()
+        self.flops += self.shape.train_flops(ids.numel(), ids.shape[-1])
         return super().training_step(model, inputs, num_items_in_batch)
 
 
@@ -152,13 +166,15 @@ def run_trainer(folder: str, tokenizer: PreTrainedTokenizerBase, train_rows, dev
         trainer = CountingTrainer(
             model=model, args=training_args, train_dataset=train, data_collator=DataCollatorWithPadding(tokenizer)
         )
+        trainer.shape = Shape.of(model.config)
         warm_up(lambda i, m: model(input_ids=i, attention_mask=m).logits, dev, Collator(tokenizer))
         started, load = time.perf_counter(), os.getloadavg()[0]
         trainer.train()
         seconds, load = time.perf_counter() - started, (load + os.getloadavg()[0]) / 2
     model.eval()
     accuracy = dev_accuracy(lambda i, m: model(input_ids=i, attention_mask=m).logits, dev, Collator(tokenizer))
-    return Run("transformers.Trainer", seconds, trainer.tokens, accuracy, trainable(model), load)
+    n = trainable(model)
+    return Run("transformers.Trainer", seconds, trainer.tokens, accuracy, n, load, trainer.flops, trainer.padded)
 
 
 def run_xstilts(folder: str, train_rows, dev, labels, task: str, args) -> Run:
@@ -186,13 +202,16 @@ def run_xstilts(folder: str, train_rows, dev, labels, task: str, args) -> Run:
     started, load = time.perf_counter(), os.getloadavg()[0]
     with trimmed(encoder, used_token_ids(train, dev), tokenizer):
         n_trainable = trainable(model)
-        result = train_task(model, task, train, None, collator, cfg, args.seed)
+        counting = CountingCollator(collator, Shape.of(encoder.config))
+        result = train_task(model, task, train, None, counting, cfg, args.seed)
     seconds, load = time.perf_counter() - started, (load + os.getloadavg()[0]) / 2
     if result.steps != args.steps:
         raise XstiltsError(f"xstilts trained {result.steps} steps instead of {args.steps}; report this as a bug.")
     model.eval()
     accuracy = dev_accuracy(lambda i, m: model(task, i, m), dev, collator)
-    return Run("xstilts (trim, bf16, length groups)", seconds, result.train_tokens, accuracy, n_trainable, load)
+    name = "xstilts (trim, bf16, length groups)"
+    flops, padded = counting.flops, counting.padded_tokens
+    return Run(name, seconds, result.train_tokens, accuracy, n_trainable, load, flops, padded)
 
 
 @torch.no_grad()
@@ -202,13 +221,49 @@ def warm_up(logits: Logits, dev: datasets.Dataset, collator: Collator) -> None:
     logits(batch["input_ids"], batch["attention_mask"])
 
 
-def table(runs: list[Run]) -> str:
-    head = f"{'':38} {'seconds':>8} {'tokens':>8} {'tokens/s':>9} {'dev acc':>8} {'trainable':>11} {'load':>5}"
+def table(runs: list[Run], rates: dict[str, float]) -> str:
+    head = f"{'':38} {'seconds':>8} {'tokens':>8} {'tokens/s':>9} {'padded':>8} {'GFLOP/s':>8}"
+    head += f" {'of bf16':>8} {'of fp32':>8} {'dev acc':>8} {'trainable':>11} {'load':>5}"
     lines = [head]
     for r in runs:
-        speed = f"{r.seconds:8.1f} {r.tokens:8d} {r.tokens_per_second:9.1f}"
-        lines.append(f"{r.name:38} {speed} {r.dev_accuracy:8.4f} {r.trainable:11,d} {r.load:5.1f}")
+        rate = r.flops / r.seconds
+        speed = f"{r.seconds:8.1f} {r.tokens:8d} {r.tokens_per_second:9.1f} {r.padded_tokens:8d} {rate / 1e9:8.1f}"
+        shares = f"{rate / rates['bf16']:8.1%} {rate / rates['fp32']:8.1%}"
+        lines.append(f"{r.name:38} {speed} {shares} {r.dev_accuracy:8.4f} {r.trainable:11,d} {r.load:5.1f}")
     return "\n".join(lines)
+
+
+def machine_rates(folder: str, rows: int, length: int) -> dict[str, float]:
+    """The machine's bf16 and fp32 matmul FLOP/s on the encoder's own shapes (see :mod:`flops`).
+
+    ``bf16`` and ``fp32``: every matmul of a training step (forward and backward, weights and attention) of
+    ``rows`` x ``length`` tokens, the yardstick of the table; ``bf16 forward``: the forward weight matmuls alone.
+    """
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(folder)
+    shape = Shape.of(config)
+    step = shape.training_matmuls(rows, length, config.num_attention_heads)
+    rates = {"bf16": matmul_rate(step, torch.bfloat16), "fp32": matmul_rate(step, torch.float32)}
+    rates["bf16 forward"] = matmul_rate(shape.forward_matmuls(rows * length), torch.bfloat16)
+    shown = ", ".join(f"{name} {rate / 1e9:.1f}" for name, rate in rates.items())
+    print(f"matmul rate (GFLOP/s) on the shapes of a {rows} x {length} training step: {shown}")
+    return rates
+
+
+def print_profile(folder: str, train_rows, dev, labels, args) -> None:
+    """Train xstilts once more under ``torch.profiler`` and print its self CPU time by kind of op."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run = run_xstilts(folder, train_rows, dev, labels, args.task, args)
+    kinds = time_by_kind(prof)
+    total = sum(kinds.values())
+    print(f"where xstilts' training time goes (self CPU, profiled run of {run.seconds:.1f} s):")
+    for kind, seconds in kinds.items():
+        print(f"  {kind:24s} {seconds:7.2f} s  {seconds / total:6.1%}")
+    padding = run.padded_tokens - run.tokens
+    print(f"  padding: {padding} of {run.padded_tokens} tokens computed ({padding / run.padded_tokens:.1%})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,15 +284,21 @@ def main(argv: list[str] | None = None) -> int:
             f"max_length {args.max_length}, {torch.get_num_threads()} torch threads",
             flush=True,
         )
+        rates = machine_rates(folder, args.batch_size, args.max_length)
         runs = [run_trainer(folder, tokenizer, train_rows, dev, labels, args)]
-        print(table(runs), flush=True)
+        print(table(runs, rates), flush=True)
         runs.append(run_xstilts(folder, train_rows, dev, labels, args.task, args))
+        if args.profile:
+            print_profile(folder, train_rows, dev, labels, args)
     except XstiltsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if runs[0].tokens != runs[1].tokens:
         print(f"warning: token counts differ ({runs[0].tokens} vs {runs[1].tokens})", file=sys.stderr)
-    print(table(runs))
+    print(table(runs, rates))
+    after = machine_rates(folder, args.batch_size, args.max_length)  # the rate may drift with the load
+    rates = {k: max(v, after[k]) for k, v in rates.items()}
+    print(table(runs, rates))
     ratio = runs[1].tokens_per_second / runs[0].tokens_per_second
     delta = runs[1].dev_accuracy - runs[0].dev_accuracy
     majority = np.bincount(dev["labels"]).max() / len(dev)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from xstilts.modeling import MultiTaskModel
 from xstilts.params import TrainParams
 from xstilts.training import checkpoint
 from xstilts.training.evaluation import evaluate
+from xstilts.training.fast_dropout import cpu_dropout
 from xstilts.training.features import Collator
 from xstilts.training.sampling import MultiTaskSampler, SamplingConfig, shard
 
@@ -344,7 +346,8 @@ def train_tasks(
     """
     _check(model, data)
     loop = _Loop(model, list(data), cfg, seed, sampling or SamplingConfig(), checkpoint_dir)
-    return loop.run(on_eval, on_step)
+    with cpu_dropout(model) if loop.accelerator.device.type == "cpu" else nullcontext():
+        return loop.run(on_eval, on_step)
 
 
 def train_task(

@@ -1,0 +1,94 @@
+"""Dropout that costs less on CPU: the same Bernoulli masks drawn from fewer random numbers.
+
+Measured with ``torch.profiler`` on this project's machine (2 cores, ``multilingual-e5-small``, bf16 autocast,
+16 x 128 tokens): ``aten::bernoulli_`` took 37% of a training step. torch's CPU generator makes one draw per
+element; here one 48-bit draw (``random_(0, 2**48)``, exactly uniform) gives three 16-bit lanes, and an element
+is dropped when its lane is below ``round(p * 65536)``: a drop probability of 6554 / 65536 = 0.10000610 for
+``p = 0.1``. Masks still come from torch's default generator, so ``set_seed`` and the checkpoints' saved RNG state
+make them reproducible and resumable.
+
+:func:`cpu_dropout` swaps it in for one training run: every ``nn.Dropout`` of the model, and the attention
+probabilities' dropout of transformers' ``sdpa`` attention (torch's CPU kernel draws those with
+``bernoulli_`` too; with dropout it runs the plain matmul-softmax-matmul path anyway, which this reproduces).
+Everything is put back on exit, so evaluation and saved models are unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, AttentionInterface
+
+LANES = 3  # 16-bit lanes used per 48-bit draw (the fourth int16 of the int64 is always zero)
+
+
+def keep_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
+    """A boolean mask of ``shape``, False with probability ``round(p * 65536) / 65536`` for each element."""
+    n = shape.numel()
+    draws = -(-n // LANES)
+    lanes = torch.empty(draws, dtype=torch.int64, device=device).random_(0, 2**48).view(torch.int16).view(draws, 4)
+    # a lane is uniform on [-32768, 32767]: below -32768 + t with probability t / 65536
+    keep = lanes[:, :LANES] >= round(p * 65536) - 32768
+    return keep.reshape(-1)[:n].view(shape)
+
+
+def drop(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    """``nn.functional.dropout`` with :func:`keep_mask` (kept elements scaled by ``1 / (1 - p)``)."""
+    if not training or p == 0.0:
+        return x
+    return x * keep_mask(x.shape, p, x.device).to(x.dtype).mul_(1.0 / (1.0 - p))  # faster than masked_fill
+
+
+class FastDropout(nn.Module):
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return drop(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+def _attention(original: Any) -> Any:
+    """transformers' ``sdpa`` attention, with :func:`drop` on the probabilities of a non-causal layer."""
+
+    def forward(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+        p = dropout
+        plain = not getattr(module, "is_causal", False) and not kwargs.get("is_causal")
+        plain = plain and getattr(module, "num_key_value_groups", 1) == 1 and kwargs.get("position_bias") is None
+        if p == 0.0 or not plain or query.device.type != "cpu":
+            return original(module, query, key, value, attention_mask, dropout=p, scaling=scaling, **kwargs)
+        scores = torch.matmul(query, key.transpose(2, 3)) * (query.size(-1) ** -0.5 if scaling is None else scaling)
+        if attention_mask is not None and attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, float("-inf"))
+        elif attention_mask is not None:
+            scores = scores + attention_mask
+        probs = drop(torch.softmax(scores, dim=-1).to(value.dtype), p)  # dropped in the dtype the matmul reads
+        return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
+
+    return forward
+
+
+@contextmanager
+def cpu_dropout(model: nn.Module) -> Iterator[None]:
+    """Within the block, ``model`` drops out with :func:`keep_mask` (see the module docstring)."""
+    swapped = []
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if type(child) is nn.Dropout:
+                swapped.append((parent, name, child))
+                setattr(parent, name, FastDropout(child.p))
+    original = ALL_ATTENTION_FUNCTIONS["sdpa"]
+    AttentionInterface.register("sdpa", _attention(original))
+    try:
+        yield
+    finally:
+        AttentionInterface.register("sdpa", original)
+        for parent, name, child in swapped:
+            setattr(parent, name, child)
