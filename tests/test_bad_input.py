@@ -92,17 +92,22 @@ def test_failure_keeps_earlier_outputs(project):
     with pytest.raises(XstiltsError):
         run_target("multiemo", "none")
     assert (model_file.read_bytes(), metrics_file.read_text()) == before
+    _assert_failed_run("no-such-model")
 
 
 def test_missing_intermediate_model(project):
     with pytest.raises(XstiltsError, match="No intermediate model for 'vitaminc'"):
         run_target("multiemo", "vitaminc")
+    _assert_failed_run("No intermediate model for 'vitaminc'")
 
 
 def test_cli_exits_non_zero_with_one_line(project, capsys):
     assert main(["intermediate", "--task", "nope"]) == 2
-    ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("xstilts:")]
+    err = capsys.readouterr().err
+    ours = [line for line in err.splitlines() if line.startswith("xstilts:")]
     assert len(ours) == 1 and ours[0].startswith("xstilts: error: Unknown task 'nope'")
+    assert "Traceback" not in err and "XstiltsError" not in err  # one sentence, not a stack
+    _assert_failed_run("Unknown task 'nope'")
 
 
 def test_max_length_beyond_the_encoders_positions(project):
@@ -117,3 +122,4 @@ def test_max_length_beyond_the_encoders_positions(project):
     path.write_text(yaml.safe_dump(params))
     with pytest.raises(XstiltsError, match="exceeds the encoder's"):
         run_target("multiemo", "none")
+    _assert_failed_run("exceeds the encoder's")

@@ -57,6 +57,13 @@ def _ran(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
+def _snapshot(root: Path) -> dict[str, bytes]:
+    """The bytes of dvc.lock and of every metrics file, validation report, data card and predictions file."""
+    folders = ("metrics", "reports/validation", "data/cards", "predictions")
+    files = [root / "dvc.lock", *(p for f in folders for p in sorted((root / f).rglob("*")) if p.is_file())]
+    return {str(p.relative_to(root)): p.read_bytes() for p in files}
+
+
 def _listed(status: str) -> set[str]:
     """The stages that `dvc status` reports as changed (lines `name:` at the start)."""
     return {line[:-1] for line in status.splitlines() if line.endswith(":") and not line.startswith((" ", "\t"))}
@@ -109,9 +116,12 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     target = values["metrics/target/multiemo-vitaminc.json"]["data"]
     for key in ("test_accuracy_pl", "test_accuracy_de", "dev_accuracy_en", "dev_accuracy_zeroshot"):
         assert 0.0 <= target[key] <= 1.0, key
+    assert target["dev_accuracy_zeroshot"] == pytest.approx((target["dev_accuracy_de"] + target["dev_accuracy_pl"]) / 2)
     assert "wall_seconds" not in target  # timings live in MLflow: the metrics file is the same on a rerun
     assert "Data and pipelines are up to date" in dvc("status")
+    outputs = _snapshot(root)
     assert _ran(dvc("repro")) == set()
+    assert _snapshot(root) == outputs  # a second repro writes nothing
 
     # every model holds its frozen embedding matrix as one file, stored once (hard links to DVC's cache)
     models = ("intermediate/vitaminc", "target/multiemo-none", "target/multiemo-vitaminc")
@@ -121,6 +131,7 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     # (a) validating the same data again writes byte-identical outputs
     assert _ran(dvc("repro", "-f", "-s", "validate-udhr")) == {"validate-udhr"}
     assert "Data and pipelines are up to date" in dvc("status")
+    assert _snapshot(root) == outputs
 
     # (b) one retrieval task's languages: only its own stages
     params["data"]["udhr"]["languages"] = ["de"]

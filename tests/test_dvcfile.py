@@ -73,6 +73,7 @@ def test_each_kind_of_stage_reads_the_code_its_entry_imports(stages, tmp_path):
     training = source_files("training")
     assert {"src/xstilts/tasks/udhr.py", "src/xstilts/tasks/tagmaps/ud_upos.tsv"} <= set(training)  # the registry
     assert {"src/xstilts/training/loop.py", "src/xstilts/modeling.py", "src/xstilts/cli.py"} <= set(training)
+    assert "src/xstilts/data/reports.py" in training  # the validation gate, without the suites
     for unread in ("report.py", "registry.py", "profiles.py", "data/validation.py", "pipeline/dvcfile.py"):
         assert f"src/xstilts/{unread}" not in training, unread
     data = source_files("data")

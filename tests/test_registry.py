@@ -9,9 +9,10 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from xstilts.digest import fingerprint
 from xstilts.encoder.loading import load_encoder
 from xstilts.errors import XstiltsError
-from xstilts.modeling import HeadSpec, MultiTaskModel, fingerprint, save_model
+from xstilts.modeling import HeadSpec, MultiTaskModel, save_model
 from xstilts.registry import champions, format_champions, promote
 from xstilts.tracking import configure
 
@@ -25,23 +26,24 @@ def build_model_dir(encoder_dir: Path, out_dir: Path) -> Path:
     return save_model(model, tokenizer, out_dir, extra={"max_length": 32})
 
 
+SETTING = {"model": "tiny-bert", "data_source": "offline", "profile": "default"}
+
+
 def fake_target_run(
-    model_dir: Path, value: float | None, task: str = "multiemo", status: str = "FINISHED", log_model: bool = True
+    model_dir: Path,
+    value: float | None,
+    task: str = "multiemo",
+    status: str = "FINISHED",
+    log_model: bool = True,
+    metric: str = METRIC,
+    **setting: str,
 ) -> str:
     """A target-phase run as the pipeline leaves it: tags, the zero-shot metric, its model folder and fingerprint."""
     with mlflow.start_run(experiment_id=configure()) as run:
-        mlflow.set_tags(
-            {
-                "phase": "target",
-                "task": task,
-                "intermediate_tasks": "xnli_en,paws_en",
-                "data_source": "offline",
-                "model": "tiny-bert",
-                "seed": "13",
-            }
-        )
+        tags = {"phase": "target", "task": task, "intermediate_tasks": "xnli_en,paws_en", "seed": "13"}
+        mlflow.set_tags({**tags, **SETTING, **setting})
         if value is not None:
-            mlflow.log_metric(METRIC, value)
+            mlflow.log_metric(metric, value)
         if log_model:  # what the target phase leaves: the model folder and the fingerprint of its files
             mlflow.set_tags({"model_dir": str(model_dir), "model_fingerprint": fingerprint(model_dir)})
     if status != "FINISHED":
@@ -122,6 +124,32 @@ def test_no_candidates(store, model_dir):
     fake_target_run(model_dir, None)  # finished, but without the metric
     with pytest.raises(XstiltsError, match="No finished target runs"):
         promote("multiemo")
+
+
+def test_runs_compete_only_within_their_setting(store, model_dir):
+    hub = fake_target_run(model_dir, 0.99, data_source="hub")  # scored on another dev set
+    fake_target_run(model_dir, 0.98, model="xlm-roberta-large")
+    fake_target_run(model_dir, 0.97, profile="paper")
+    ours = fake_target_run(model_dir, 0.50)
+    result = promote("multiemo", METRIC, SETTING)
+    assert (result.promoted, result.run_id) == (True, ours)
+    champion = MlflowClient().get_model_version_by_alias("xstilts-multiemo", "champion")
+    assert champion.tags["profile"] == "default"
+    # the hub runs' own promotion may not compare its 0.99 with an offline champion
+    with pytest.raises(XstiltsError, match=r"comes from another setting \(data_source 'offline'; these runs: "):
+        promote("multiemo", METRIC, {**SETTING, "data_source": "hub"})
+    assert MlflowClient().get_model_version_by_alias("xstilts-multiemo", "champion").tags["source_run"] == ours
+    assert hub != ours
+
+
+def test_a_champion_without_the_metric_is_never_replaced_silently(store, model_dir):
+    first = fake_target_run(model_dir, 0.50)
+    promote("multiemo")
+    fake_target_run(model_dir, 0.9, metric="dev_f1_zeroshot")  # the champion's run has no dev_f1_zeroshot
+    with pytest.raises(XstiltsError, match=r"has no dev_f1_zeroshot .* chosen by \(dev_accuracy_zeroshot\)"):
+        promote("multiemo", "dev_f1_zeroshot")
+    champion = MlflowClient().get_model_version_by_alias("xstilts-multiemo", "champion")
+    assert champion.tags["source_run"] == first and champion.version in (1, "1")
 
 
 def test_unreachable_registry(monkeypatch):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -23,7 +25,6 @@ class TinyClassification(Task):
     name = "tinycls"
     family = Family.CLASSIFICATION
     role = Role.TARGET
-    metric = "accuracy"
     labels = ("yes", "no")
     languages = ("en", "de")
 
@@ -32,14 +33,12 @@ class TinyChoice(Task):
     name = "tinymc"
     family = Family.MULTIPLE_CHOICE
     role = Role.INTERMEDIATE
-    metric = "accuracy"
 
 
 class TinyQA(Task):
     name = "tinyqa"
     family = Family.EXTRACTIVE_QA
     role = Role.TARGET
-    metric = "f1"
     languages = ("en", "de")
 
 
@@ -47,7 +46,6 @@ class TinyTagging(Task):
     name = "tinypos"
     family = Family.TAGGING
     role = Role.TARGET
-    metric = "accuracy"
     labels = ("NOUN", "VERB", "DET", "PUNCT")
     languages = ("en", "de")
 
@@ -56,7 +54,6 @@ class TinyBitext(Task):
     name = "tinybitext"
     family = Family.BITEXT
     role = Role.RETRIEVAL
-    metric = "accuracy"
     languages = ("de", "fr")
 
 
@@ -326,3 +323,57 @@ def test_run_validation_end_to_end(store, tmp_path):
     assert clean.data.metrics["validation_success"] == 1
     assert "failure_reason" not in clean.data.tags
     assert sorted(p.name for p in saved.parent.iterdir()) == ["udhr.json"]  # no temp file left behind
+
+
+# The gate: training and retrieval refuse data whose validation report is missing, failed or of other data.
+
+
+def test_validation_gates_training_and_retrieval(project):
+    from xstilts.pipeline.phases import run_intermediate
+    from xstilts.pipeline.retrieve import run_retrieve
+
+    udhr, report = project / "data/prepared/udhr", project / "reports/validation/udhr.json"
+
+    def refused(run, match: str) -> None:
+        with pytest.raises(XstiltsError, match=match) as err:
+            run()
+        (last,) = mlflow.search_runs(
+            experiment_names=["xstilts"], filter_string="attributes.status = 'FAILED'", max_results=1,
+            order_by=["attributes.start_time DESC"], output_format="list",
+        )  # fmt: skip
+        assert last.data.tags["failure_reason"] == str(err.value)
+
+    report.unlink()
+    refused(lambda: run_retrieve("udhr"), r"udhr has no validation report .*`dvc repro validate-udhr`")
+
+    # a defect, found by a real validation run: the retrieval run refuses the data
+    shutil.rmtree(udhr)
+    write_prepared(udhr, Family.BITEXT, CLEAN[TinyBitext] + [bitext_row("udhr-de-9-1", "dev", text="S", en_text="S")])
+    with pytest.raises(XstiltsError, match="text_differs_from_en_text"):
+        run_validation(get_task("udhr"))
+    refused(lambda: run_retrieve("udhr"), r"udhr failed validation \(expect_column_values_to_be_in_set\)")
+    assert not (project / "metrics/retrieve/udhr-none.json").exists()
+
+    # clean data passes, and the run goes ahead; then the data changes under the report
+    shutil.rmtree(udhr)
+    write_prepared(udhr, Family.BITEXT, CLEAN[TinyBitext])
+    assert run_validation(get_task("udhr")).success
+    assert "test_accuracy_zeroshot" in run_retrieve("udhr")
+    write_prepared(udhr, Family.BITEXT, CLEAN[TinyBitext][1:])
+    refused(lambda: run_retrieve("udhr"), "udhr changed since it was validated")
+
+    # training: clean vitaminc data trains; the same data with a dev row leaked into train does not
+    vitaminc = project / "data/prepared/vitaminc"
+    shutil.rmtree(vitaminc)
+    labels = ("entailment", "neutral", "contradiction")
+    clean = [cls_row(f"v-{i}", split, label=labels[i % 3]) for i, split in enumerate(["train"] * 6 + ["dev", "test"])]
+    write_prepared(vitaminc, Family.CLASSIFICATION, clean)
+    assert run_validation(get_task("vitaminc")).success
+    leaked = clean + [{**clean[6], "split": "train"}]  # the dev row's id, again in train
+    write_prepared(vitaminc, Family.CLASSIFICATION, leaked)
+    with pytest.raises(XstiltsError, match="an id appears once per language"):
+        run_validation(get_task("vitaminc"))
+    refused(
+        lambda: run_intermediate("vitaminc"), r"vitaminc failed validation \(expect_compound_columns_to_be_unique, "
+    )
+    assert not (project / "models/intermediate/vitaminc").exists()

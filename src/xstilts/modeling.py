@@ -12,7 +12,6 @@ Target training loads only ``encoder/`` from an intermediate model and starts a 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import asdict, dataclass
@@ -117,17 +116,6 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerBase, folder: Path) -> None:
         backend.no_truncation()
         backend.no_padding()
     tokenizer.save_pretrained(folder)
-
-
-def fingerprint(model_dir: Path) -> str:
-    """sha256 over a model folder's file names and contents: which trained model a run left behind."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in Path(model_dir).rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(model_dir)).encode() + b"\0")
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 22):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_meta(model_dir: Path) -> dict:

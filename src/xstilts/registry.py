@@ -5,12 +5,15 @@ A new version is registered only when a finished target run beats the current ch
 Training runs leave their model in DVC's cache (tags ``model_dir`` and ``model_fingerprint``); only a run that
 is promoted gets the pyfunc model logged to it, so MLflow's store holds the registered models and no others.
 A run whose model folder has since been overwritten by another run (its fingerprint differs) is no candidate.
+Runs compete only within one setting (base model, data source, profile: :func:`xstilts.tracking.setting`),
+since other settings score on other dev sets; a champion from another setting, or one whose value of the metric
+cannot be found, is never replaced silently: promotion refuses with the way out.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -20,8 +23,8 @@ from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from xstilts.digest import fingerprint
 from xstilts.errors import XstiltsError
-from xstilts.modeling import fingerprint
 from xstilts.paths import repo_root
 from xstilts.serving import log_classifier
 from xstilts.tracking import Tag, configure, tracking_uri
@@ -29,7 +32,7 @@ from xstilts.tracking import Tag, configure, tracking_uri
 PREFIX = "xstilts-"
 ALIAS = "champion"
 DEFAULT_METRIC = "dev_accuracy_zeroshot"
-COPIED_RUN_TAGS = (Tag.INTERMEDIATE, Tag.DATA_SOURCE, Tag.MODEL, Tag.SEED)
+COPIED_RUN_TAGS = (Tag.INTERMEDIATE, Tag.DATA_SOURCE, Tag.MODEL, Tag.PROFILE, Tag.SEED)
 NETWORK_HINTS = ("Connection refused", "timed out", "Name or service not known", "Failed to resolve", "SSLError")
 
 
@@ -69,7 +72,9 @@ def _registry_errors() -> Iterator[None]:
         ) from exc
 
 
-def _candidates(client: MlflowClient, exp_id: str, target_task: str, metric: str) -> list[Run]:
+def _candidates(
+    client: MlflowClient, exp_id: str, target_task: str, metric: str, setting: Mapping[str, str]
+) -> list[Run]:
     if "'" in target_task:
         raise XstiltsError(f"Invalid task name {target_task!r}.")
     query = f"tags.{Tag.PHASE} = 'target' AND tags.{Tag.TASK} = '{target_task}' AND attributes.status = 'FINISHED'"
@@ -81,6 +86,7 @@ def _candidates(client: MlflowClient, exp_id: str, target_task: str, metric: str
         if not token:
             break
     scored = [r for r in runs if metric in r.data.metrics and not math.isnan(r.data.metrics[metric])]
+    scored = [r for r in scored if all(r.data.tags.get(k) == v for k, v in setting.items())]
     on_disk: dict[str, str | None] = {}  # model folder -> fingerprint of what it holds now (hashed once)
     for folder in {r.data.tags[Tag.MODEL_DIR] for r in scored if r.data.tags.get(Tag.MODEL_DIR)}:
         path = repo_root() / folder
@@ -114,16 +120,43 @@ def _champion_value(client: MlflowClient, champion: ModelVersion, metric: str) -
     return client.get_run(run_id).data.metrics.get(metric)
 
 
-def promote(target_task: str, metric: str = DEFAULT_METRIC) -> PromotionResult:
-    """Register the best finished target run of ``target_task`` and make it champion if it beats the current one."""
+def _check_champion(champion: ModelVersion, name: str, previous: float | None, metric: str, setting) -> None:
+    """Refuse to compare with a champion of another setting, or one whose value of ``metric`` is unknown."""
+    tags = champion.tags or {}
+    other = {k: tags.get(k) for k, v in setting.items() if tags.get(k) != v}
+    drop = f"MlflowClient().delete_registered_model_alias({name!r}, {ALIAS!r})"
+    if other:
+        theirs = ", ".join(f"{k} {v!r}" for k, v in other.items())
+        ours = ", ".join(f"{k} {setting[k]!r}" for k in other)
+        raise XstiltsError(
+            f"Champion version {champion.version} of {name} comes from another setting ({theirs}; these runs: "
+            f"{ours}), scored on other dev data; promote under that setting, or drop its alias ({drop}) first."
+        )
+    if previous is None:
+        raise XstiltsError(
+            f"Champion version {champion.version} of {name} has no {metric} (neither tagged nor on its source "
+            f"run), so it cannot be compared; promote with the metric it was chosen by ({tags.get('metric')}), "
+            f"or drop its alias ({drop}) first."
+        )
+
+
+def promote(
+    target_task: str, metric: str = DEFAULT_METRIC, setting: Mapping[str, str] | None = None
+) -> PromotionResult:
+    """Register the best finished target run of ``target_task`` and make it champion if it beats the current one.
+
+    ``setting``: the tags a candidate must carry (see :func:`xstilts.tracking.setting`); None: any run.
+    """
     name = registered_name(target_task)
+    setting = dict(setting or {})
     with _registry_errors():
         exp_id = configure()
         client = MlflowClient()
-        runs = _candidates(client, exp_id, target_task, metric)
+        runs = _candidates(client, exp_id, target_task, metric, setting)
         if not runs:
+            within = f" in the setting {setting}" if setting else ""
             raise XstiltsError(
-                f"No finished target runs for {target_task} with metric {metric}; "
+                f"No finished target runs for {target_task} with metric {metric}{within}; "
                 f"run `mlflow run . -e target -P task={target_task}` first."
             )
         # highest metric wins; on a tie the earlier run (it was there first)
@@ -138,10 +171,11 @@ def promote(target_task: str, metric: str = DEFAULT_METRIC) -> PromotionResult:
         previous = None
         if champion is not None:
             previous = _champion_value(client, champion, metric)
+            _check_champion(champion, name, previous, metric, setting)
             version = int(champion.version)
             if (champion.tags or {}).get("source_run", champion.run_id) == run_id:
                 return kept(version, previous, f"run {run_id} is already the champion (version {version}).")
-            if previous is not None and value <= previous:
+            if value <= previous:
                 return kept(
                     version,
                     previous,
@@ -156,8 +190,6 @@ def promote(target_task: str, metric: str = DEFAULT_METRIC) -> PromotionResult:
         client.set_registered_model_alias(name, ALIAS, str(new_version))
         if champion is None:
             reason = f"no champion yet; version {new_version} from run {run_id} ({metric}={value:.4f}) is champion."
-        elif previous is None:
-            reason = f"champion version {champion.version} has no {metric}; version {new_version} replaces it."
         else:
             reason = (
                 f"run {run_id} ({metric}={value:.4f}) beats champion version {champion.version} ({previous:.4f}); "

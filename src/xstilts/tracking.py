@@ -30,6 +30,7 @@ class Tag:
     MODEL = "model"
     DATA_SOURCE = "data_source"
     SEED = "seed"
+    PROFILE = "profile"  # the params.yaml profile the run's settings came from
     MODEL_DIR = "model_dir"  # the model folder the run wrote (relative to the checkout)
     FINGERPRINT = "model_fingerprint"  # sha256 of that folder's files when the run ended
     FAILURE = "failure_reason"
@@ -98,9 +99,12 @@ def log_settings(params: Params, section: dict[str, Any], tags: dict[str, str]) 
     """Log a run's settings (seed, model, data source and its params.yaml section) as params and tags."""
     mlflow.log_params({"seed": params.seed, "model": params.model.name, "data_source": params.data.source})
     mlflow.log_params({k: _param(v) for k, v in section.items()})
-    mlflow.set_tags(
-        {Tag.MODEL: params.model.name, Tag.DATA_SOURCE: params.data.source, Tag.SEED: str(params.seed), **tags}
-    )
+    mlflow.set_tags({**setting(params), Tag.SEED: str(params.seed), **tags})
+
+
+def setting(params: Params) -> dict[str, str]:
+    """The tags that say which runs are comparable: the same base model, data source and profile."""
+    return {Tag.MODEL: params.model.name, Tag.DATA_SOURCE: params.data.source, Tag.PROFILE: params.profile}
 
 
 def _param(value: Any) -> str:

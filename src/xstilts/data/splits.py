@@ -9,7 +9,6 @@ never moves a row to another split.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -20,8 +19,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xstilts.errors import XstiltsError
-
-log = logging.getLogger(__name__)
 
 DEFAULT_SEED = 13
 
@@ -51,11 +48,14 @@ def take(keys: Iterable[str], size: int | None, seed: int) -> list[str]:
 
 
 def resolve_params(task: str, params: Mapping[str, Any] | None, defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """``defaults`` updated with ``params``; unknown keys are logged (not fatal) so typos show up."""
+    """``defaults`` updated with ``params``; an unknown key (a typo, or a setting of another task) is an error."""
     params = dict(params or {})
     unknown = sorted(set(params) - set(defaults))
     if unknown:
-        log.warning("%s: ignoring unknown data parameter(s): %s", task, ", ".join(unknown))
+        raise XstiltsError(
+            f"Unknown data parameter(s) for task {task}: {', '.join(unknown)} (params.yaml data.{task}); "
+            f"it takes {', '.join(sorted(defaults)) or 'none'}."
+        )
     merged = {**defaults, **{k: v for k, v in params.items() if k in defaults}}
     if not isinstance(merged.get("seed", DEFAULT_SEED), int) or isinstance(merged.get("seed"), bool):
         raise XstiltsError(f"Data parameter seed for task {task} must be an integer, got {merged.get('seed')!r}.")

@@ -2,9 +2,10 @@
 
 The Parquet files of the splits are concatenated (ids must be checked across splits) and checked against
 the family's expectations (:mod:`xstilts.data.expectations`), per-language row counts on a second, small
-table. :func:`run_validation` is the pipeline's
-``validate`` phase: it saves the report under ``reports/validation/`` and fails the MLflow run (and
-so the DVC stage) when an expectation does not hold.
+table. :func:`run_validation` is the pipeline's ``validate`` phase: it saves the report under
+``reports/validation/`` (with the sha256 of the data it checked, :mod:`xstilts.data.reports`, where the gate of
+every training and retrieval run is) and fails the MLflow run (and so the DVC stage) when an expectation does
+not hold.
 
 Ids: rows that are translations of each other may share an id (MultiEmo does), so an id must be
 unique per language, and all rows with one id must be in the same split (no translation leaks from
@@ -21,7 +22,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xstilts.atomic import write_text_atomic
 from xstilts.data.expectations import (
     FILE_SPLIT,
     add_helpers,
@@ -30,6 +30,7 @@ from xstilts.data.expectations import (
     load_prepared,
     row_expectations,
 )
+from xstilts.data.reports import save_report
 from xstilts.data.splits import SPLITS
 from xstilts.errors import XstiltsError
 
@@ -239,16 +240,6 @@ def _strip_volatile(value: Any) -> Any:
     return value
 
 
-def report_path(task_name: str) -> Path:
-    from xstilts.paths import repo_root
-
-    return repo_root() / "reports" / "validation" / f"{task_name}.json"
-
-
-def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False))
-
-
 def run_validation(task: Task, count_bounds: dict[str, tuple[int, int]] | None = None) -> ValidationReport:
     """The ``validate`` phase: validate, save ``reports/validation/<task>.json``, log it to an MLflow run.
 
@@ -265,8 +256,7 @@ def run_validation(task: Task, count_bounds: dict[str, tuple[int, int]] | None =
     bounds = count_bounds if count_bounds is not None else getattr(task, "count_bounds", None)
     with phase_run("validate", {"task": task_name}, {Tag.TASK: task_name}):
         report = validate_task(task, prepared_dir(task_name), bounds)
-        path = report_path(task_name)
-        _write_json_atomic(path, report.to_dict())
+        path = save_report(task_name, report.to_dict(), prepared_dir(task_name))
         mlflow.log_artifact(str(path), artifact_path="validation")
         metrics: dict[str, float] = {"validation_success": 1.0 if report.success else 0.0}
         for result in (r for table in report.ge_result.values() for r in table.get("results", [])):

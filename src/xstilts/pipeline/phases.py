@@ -18,9 +18,10 @@ from typing import Any
 
 import mlflow
 
+from xstilts.data.reports import require_validated
+from xstilts.digest import fingerprint
 from xstilts.encoder.loading import load_encoder, resolve_model
 from xstilts.errors import XstiltsError
-from xstilts.modeling import fingerprint
 from xstilts.params import Params, TrainParams, load_params
 from xstilts.paths import metrics_dir, models_dir, prepared_dir, repo_root
 from xstilts.pipeline.runs import NO_INIT, intermediate_tasks, resolve_init
@@ -111,6 +112,8 @@ def plan_run(phase: str, task_spec: str, init: str, params: Params) -> RunPlan:
         role, out_name = Role.TARGET, f"{task_spec}-{init}"
         tasks = [get_task(task_spec, role, source=params.data.source)]
         (encoder, intermediate), cfg = resolve_init(init, params), params.target.for_task(task_spec)
+    for name in dict.fromkeys(n for t in tasks for n in (t.name, t.train_from) if n):
+        require_validated(name, prepared_dir(name))  # no training on data that failed (or missed) validation
     key = _checkpoint_key(phase, out_name, tasks, encoder, cfg, params)
     folder = checkpoint.checkpoint_dir(phase, out_name, key)
     return RunPlan(phase, role, init, tasks, out_name, encoder, intermediate, cfg, params, folder)

@@ -8,7 +8,7 @@ from xstilts.params import load_params
 from xstilts.paths import metrics_dir
 from xstilts.registry import PromotionResult, champions, promote
 from xstilts.tasks import Role, get_task
-from xstilts.tracking import phase_run, write_metrics_json
+from xstilts.tracking import phase_run, setting, write_metrics_json
 
 
 def run_promote(tasks: list[str] | None = None) -> list[PromotionResult]:
@@ -23,7 +23,7 @@ def run_promote(tasks: list[str] | None = None) -> list[PromotionResult]:
                 # the pyfunc model (xstilts.serving) serves classifiers only; other families stay unregistered
                 print(f"{task}: not registered (registry models exist for classification targets only)")
                 continue
-            result = promote(task, params.promote.metric)
+            result = promote(task, params.promote.metric, setting(params))
             mlflow.log_metric(f"{task}_promoted", float(result.promoted))
             results.append(result)
         board = {

