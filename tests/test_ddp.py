@@ -1,6 +1,7 @@
 """DDP: the training loop on 2 CPU processes (``accelerate launch``, gloo backend) matches one process.
 
-Run as a script, this file is the worker: ``test_ddp.py <encoder dir> <batch size> <out.json> <checkpoints>``.
+Run as a script, this file is the worker: ``test_ddp.py <encoder dir> <batch size> <optimizer> <out.json>
+<checkpoints>`` (optimizer ``adamw``, the loop's own, or ``sgd``: plain SGD, whose step scales with the gradient).
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ SRC = TESTS.parent / "src"
 TOLERANCE = 1e-4
 
 
-def worker(encoder_dir: str, batch_size: int, out: Path, checkpoints: Path) -> None:
+SGD_LR = 0.05
+
+
+def worker(encoder_dir: str, batch_size: int, optimizer: str, out: Path, checkpoints: Path) -> None:
     """Two tasks (so DDP meets heads without gradients), 2 evaluations, checkpoints on; the main process reports."""
     import torch
     from accelerate import PartialState
     from transformers import AutoTokenizer
+
+    if optimizer == "sgd":  # AdamW's step does not depend on the gradient's scale; SGD's does
+        torch.optim.AdamW = lambda params, lr, weight_decay: torch.optim.SGD(params, lr=SGD_LR)
 
     from test_multitask import cfg, no_dropout_model, task_data
     from xstilts.training import checkpoint
@@ -32,6 +39,7 @@ def worker(encoder_dir: str, batch_size: int, out: Path, checkpoints: Path) -> N
 
     tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
     model = no_dropout_model(encoder_dir, {"x": ("a", "b"), "y": ("p", "q")})
+    initial = torch.cat([p.detach().flatten() for p in model.parameters()]).tolist()
     evals = []
     result = train_tasks(
         model,
@@ -55,6 +63,7 @@ def worker(encoder_dir: str, batch_size: int, out: Path, checkpoints: Path) -> N
             "dev_scores": result.dev_scores,
             "evals": evals,
             "weights": weights.tolist(),
+            "initial": initial,
         }
         out.write_text(json.dumps(report))
 
@@ -89,8 +98,8 @@ def test_two_processes_match_one_with_the_same_effective_batch(tiny_encoder_dir,
     the mean over 8 rows; only the order of float sums differs. Tolerance: train losses, dev scores and every
     weight agree within 1e-4 (absolute).
     """
-    two = _launch([str(tiny_encoder_dir), "4"], tmp_path, "two", 2)
-    one = _launch([str(tiny_encoder_dir), "8"], tmp_path, "one", 1)
+    two = _launch([str(tiny_encoder_dir), "4", "adamw"], tmp_path, "two", 2)
+    one = _launch([str(tiny_encoder_dir), "8", "adamw"], tmp_path, "one", 1)
     assert (two["processes"], two["checkpoint_processes"], one["processes"]) == (2, 2, 1)
     assert two["steps"] == one["steps"] == 2 * (4 + 2)
     assert [e[0] for e in two["evals"]] == [e[0] for e in one["evals"]] == [3, 6, 9, 12]
@@ -102,6 +111,19 @@ def test_two_processes_match_one_with_the_same_effective_batch(tiny_encoder_dir,
     assert two["weights"] == pytest.approx(one["weights"], abs=TOLERANCE)
 
 
+@pytest.mark.slow
+def test_two_processes_average_their_gradients(tiny_encoder_dir, tmp_path):
+    """With SGD the step is lr x gradient, so summing the two processes' gradients instead of averaging them
+    would double every update; the weights after 12 steps match one process with the same effective batch."""
+    import numpy as np
+
+    two = _launch([str(tiny_encoder_dir), "4", "sgd"], tmp_path, "two-sgd", 2)
+    one = _launch([str(tiny_encoder_dir), "8", "sgd"], tmp_path, "one-sgd", 1)
+    moved = np.abs(np.asarray(one["weights"]) - np.asarray(one["initial"])).max()
+    assert moved > 100 * TOLERANCE  # a doubled update would be far outside the tolerance below
+    assert two["weights"] == pytest.approx(one["weights"], abs=TOLERANCE)
+
+
 if __name__ == "__main__":
     sys.path[:0] = [str(SRC), str(TESTS)]
-    worker(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
+    worker(sys.argv[1], int(sys.argv[2]), sys.argv[3], Path(sys.argv[4]), Path(sys.argv[5]))

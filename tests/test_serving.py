@@ -93,3 +93,21 @@ def test_predict_without_registry(model_dir):
     check(
         model.predict(None, pd.DataFrame({"text": texts}), params={"batch_size": 7}), expected_probs(model_dir, texts)
     )
+
+
+def test_served_predictions_equal_the_runs_own(project):
+    """The champion served through pyfunc gives the labels and confidences the target run wrote for its test rows."""
+    import pyarrow.parquet as pq
+
+    from xstilts.pipeline.phases import run_target
+    from xstilts.pipeline.promotion import run_promote
+
+    run_target("multiemo", "none")
+    assert [r.promoted for r in run_promote(["multiemo"])] == [True]
+    table = pd.read_csv(project / "predictions/target/multiemo-none.csv")
+    rows = pq.read_table(project / "data/prepared/multiemo/test.parquet").to_pandas()
+    merged = table[table["split"] == "test"].merge(rows, on=["id", "language"], validate="one_to_one")
+    assert len(merged) == len(rows) > 0
+    out = mlflow.pyfunc.load_model(CHAMPION).predict(pd.DataFrame({"text": merged["text_a"].tolist()}))
+    assert list(out["label"]) == list(merged["prediction"])
+    np.testing.assert_allclose(out["score"].to_numpy(), merged["confidence"].to_numpy(), atol=1e-5)
