@@ -19,6 +19,7 @@ from xstilts.encoder.loading import load_bare_encoder
 from xstilts.errors import XstiltsError
 from xstilts.families.base import IGNORE, MASKED_SCORE, per_language_metrics
 from xstilts.families.extractive_qa import decode_qa
+from xstilts.families.squad_metric import exact_match, f1, normalize_answer, squad_scores
 from xstilts.families.tagging import tagging_scores, words_from_tokens
 from xstilts.modeling import HeadSpec, MultiTaskModel, load_model
 from xstilts.params import TrainParams
@@ -28,7 +29,6 @@ from xstilts.tasks.base import SCHEMAS, Family, Role, Task
 from xstilts.training.evaluation import evaluate
 from xstilts.training.features import Collator, tokenize
 from xstilts.training.loop import train_task
-from xstilts.training.squad_metric import exact_match, f1, normalize_answer, squad_scores
 
 WORDS = "the hotel was clean and staff were friendly room dirty service terrible doctor very good care".split()
 TAGS = ("DET", "NOUN", "VERB", "ADJ", "CONJ")

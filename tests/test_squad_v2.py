@@ -12,11 +12,11 @@ import torch
 from transformers import AutoTokenizer
 
 from xstilts.families.extractive_qa import decode_qa
+from xstilts.families.squad_metric import f1_v2, gold_v2, squad_scores
 from xstilts.modeling import HeadSpec
 from xstilts.tasks.base import SCHEMAS, Family
 from xstilts.training.evaluation import evaluate
 from xstilts.training.features import Collator, tokenize
-from xstilts.training.squad_metric import f1_v2, gold_v2, squad_scores
 
 CONTEXT = "hello world"
 OFFSETS = [[-1, -1], [0, 5], [6, 11], [-1, -1]]  # <s> hello world </s>

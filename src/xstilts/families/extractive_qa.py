@@ -1,7 +1,7 @@
 """Extractive QA: context + question -> answer span(s) by character offset (SQuAD, MLQA, ParsiNLU reading).
 
 Metrics: ``exact_match`` and ``f1`` (the main metric; SQuAD v1.1, fractions in [0, 1], see
-:mod:`xstilts.training.squad_metric`); tasks with unanswerable questions: SQuAD 2.0 ``exact_match`` and ``f1``,
+:mod:`xstilts.families.squad_metric`); tasks with unanswerable questions: SQuAD 2.0 ``exact_match`` and ``f1``,
 plus ``has_ans_f1`` and ``no_ans_f1``.
 """
 
@@ -28,6 +28,7 @@ from xstilts.families.base import (
     non_empty,
     softmax,
 )
+from xstilts.families.squad_metric import squad_scores
 
 N_BEST = 20
 MAX_ANSWER_TOKENS = 30
@@ -223,8 +224,6 @@ class ExtractiveQA(FamilySpec):
         return (start + end) / 2
 
     def evaluate(self, outputs, examples, features, labels, allow_no_answer=False, null_threshold=0.0):
-        from xstilts.training.squad_metric import squad_scores
-
         texts, conf = decode_qa(
             examples["context"],
             features["example_index"],
