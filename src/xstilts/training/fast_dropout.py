@@ -59,17 +59,16 @@ def _attention(original: Any) -> Any:
     """transformers' ``sdpa`` attention, with :func:`drop` on the probabilities of a non-causal layer."""
 
     def forward(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
-        p = dropout
         plain = not getattr(module, "is_causal", False) and not kwargs.get("is_causal")
         plain = plain and getattr(module, "num_key_value_groups", 1) == 1 and kwargs.get("position_bias") is None
-        if p == 0.0 or not plain or query.device.type != "cpu":
-            return original(module, query, key, value, attention_mask, dropout=p, scaling=scaling, **kwargs)
+        if dropout == 0.0 or not plain or query.device.type != "cpu":
+            return original(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
         scores = torch.matmul(query, key.transpose(2, 3)) * (query.size(-1) ** -0.5 if scaling is None else scaling)
         if attention_mask is not None and attention_mask.dtype == torch.bool:
             scores = scores.masked_fill(~attention_mask, float("-inf"))
         elif attention_mask is not None:
             scores = scores + attention_mask
-        probs = drop(torch.softmax(scores, dim=-1).to(value.dtype), p)  # dropped in the dtype the matmul reads
+        probs = drop(torch.softmax(scores, dim=-1).to(value.dtype), dropout)  # dropped in the dtype the matmul reads
         return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
 
     return forward

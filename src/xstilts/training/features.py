@@ -20,7 +20,6 @@ class Collator:
     are dropped."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, family: str = "classification") -> None:
-        self.family = family
         self.spec = spec(family)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.pad = DataCollatorWithPadding(tokenizer, return_tensors="pt")
@@ -39,8 +38,3 @@ def tokenize(
 ) -> datasets.Dataset:
     """The features of ``ds`` built by ``family``'s spec (``stride``: QA window overlap; others ignore it)."""
     return spec(family).tokenize(ds, tokenizer, labels, max_length, stride)
-
-
-def lengths(family: str, features: datasets.Dataset) -> list[int]:
-    """Per-row size for length-grouped batching: tokens, or choices x longest pair for multiple choice."""
-    return spec(family).lengths(features)
