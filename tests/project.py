@@ -113,15 +113,19 @@ def write_prepared(root: Path) -> None:
     _write(base / "udhr", Family.BITEXT, {"train": [], "dev": bitext, "test": bitext})
 
 
-def make_project(root: Path, encoder: Path, **overrides) -> Path:
-    params = tiny_params(encoder)
-    for key, value in overrides.items():
+def override(params: dict, **changes) -> dict:
+    """``params`` with ``section__key=value`` (or ``section=value``) changes applied."""
+    for key, value in changes.items():
         section, _, name = key.partition("__")
         if name:
             params[section][name] = value
         else:
             params[section] = value
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return params
+
+
+def make_project(root: Path, encoder: Path, **overrides) -> Path:
+    (root / "params.yaml").write_text(yaml.safe_dump(override(tiny_params(encoder), **overrides)))
     write_prepared(root)
     return root
 

@@ -1,7 +1,8 @@
 """DDP: the training loop on 2 CPU processes (``accelerate launch``, gloo backend) matches one process.
 
-Run as a script, this file is the worker: ``test_ddp.py <encoder dir> <batch size> <optimizer> <out.json>
-<checkpoints>`` (optimizer ``adamw``, the loop's own, or ``sgd``: plain SGD, whose step scales with the gradient).
+Run as a script, this file is the worker: ``test_ddp.py <encoder dir> <batch size> <optimizer> <dropout> <crash at>
+<out.json> <checkpoints>`` (optimizer ``adamw``, the loop's own, or ``sgd``: plain SGD, whose step scales with the
+gradient; dropout ``0`` or ``1``; crash at: the step whose checkpoint every process dies right after, 0 for none).
 """
 
 from __future__ import annotations
@@ -23,8 +24,13 @@ TOLERANCE = 1e-4
 SGD_LR = 0.05
 
 
-def worker(encoder_dir: str, batch_size: int, optimizer: str, out: Path, checkpoints: Path) -> None:
-    """Two tasks (so DDP meets heads without gradients), 2 evaluations, checkpoints on; the main process reports."""
+KILLED = 137  # the exit status a SIGKILLed process reports to its launcher
+
+
+def worker(
+    encoder_dir: str, batch_size: int, optimizer: str, dropout: bool, crash_at: int, out: Path, checkpoints: Path
+) -> None:
+    """Two tasks (so DDP meets heads without gradients), 4 evaluations, checkpoints on; the main process reports."""
     import torch
     from accelerate import PartialState
     from transformers import AutoTokenizer
@@ -32,15 +38,24 @@ def worker(encoder_dir: str, batch_size: int, optimizer: str, out: Path, checkpo
     if optimizer == "sgd":  # AdamW's step does not depend on the gradient's scale; SGD's does
         torch.optim.AdamW = lambda params, lr, weight_decay: torch.optim.SGD(params, lr=SGD_LR)
 
-    from test_multitask import cfg, no_dropout_model, task_data
-    from xstilts.training import checkpoint
+    from test_multitask import cfg, dropout_model, no_dropout_model, task_data
+    from xstilts.training import checkpoint, loop
     from xstilts.training.loop import train_tasks
     from xstilts.training.sampling import SamplingConfig
 
+    if crash_at:
+        real_save = loop._Loop.save
+
+        def save_then_die(self) -> None:
+            real_save(self)
+            if self.step == crash_at:
+                os._exit(KILLED)  # every process, right after the checkpoint: what a kill of the job leaves
+
+        loop._Loop.save = save_then_die
     tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
-    model = no_dropout_model(encoder_dir, {"x": ("a", "b"), "y": ("p", "q")})
+    model = (dropout_model if dropout else no_dropout_model)(encoder_dir, {"x": ("a", "b"), "y": ("p", "q")})
     initial = torch.cat([p.detach().flatten() for p in model.parameters()]).tolist()
-    evals = []
+    evals, losses = [], {}
     result = train_tasks(
         model,
         [task_data(tokenizer, "x", 32, 1), task_data(tokenizer, "y", 16, 2, ("p", "q"))],
@@ -48,6 +63,7 @@ def worker(encoder_dir: str, batch_size: int, optimizer: str, out: Path, checkpo
         seed=11,
         sampling=SamplingConfig("uniform"),
         on_eval=lambda step, values: evals.append([step, values]),
+        on_step=losses.__setitem__,
         checkpoint_dir=checkpoints,
     )
     state = PartialState()
@@ -62,6 +78,8 @@ def worker(encoder_dir: str, batch_size: int, optimizer: str, out: Path, checkpo
             "best_score": result.best_score,
             "dev_scores": result.dev_scores,
             "evals": evals,
+            "losses": {str(k): v for k, v in losses.items()},
+            "resumed_from": result.resumed_from,
             "weights": weights.tolist(),
             "initial": initial,
         }
@@ -74,7 +92,10 @@ def _env() -> dict:
     return env
 
 
-def _launch(args: list[str], tmp_path: Path, name: str, processes: int) -> dict:
+def _launch(args: list[str], tmp_path: Path, name: str, processes: int, killed: bool = False) -> dict:
+    """Run the worker with ``args`` (encoder, batch size, optimizer[, dropout, crash at]); its report.
+    ``killed``: the run must die at its crash step (it leaves checkpoints under ``ck-<name>``, no report)."""
+    args = [*args, "0", "0"][:5]
     out, checkpoints = tmp_path / f"{name}.json", tmp_path / f"ck-{name}"
     script = [str(Path(__file__).resolve()), *args, str(out), str(checkpoints)]
     if processes == 1:
@@ -86,6 +107,9 @@ def _launch(args: list[str], tmp_path: Path, name: str, processes: int) -> dict:
         launcher = ["--multi_gpu", "--num_processes", str(processes), "--num_machines", "1", "--mixed_precision", "no"]
         command = [accelerate, "launch", *launcher, "--dynamo_backend", "no", *script]
     done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
+    if killed:
+        assert done.returncode != 0 and not out.exists(), "the run was meant to die at its crash step"
+        return {}
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(out.read_text())
 
@@ -124,6 +148,21 @@ def test_two_processes_average_their_gradients(tiny_encoder_dir, tmp_path):
     assert two["weights"] == pytest.approx(one["weights"], abs=TOLERANCE)
 
 
+@pytest.mark.slow
+def test_two_processes_resume_to_the_uninterrupted_result(tiny_encoder_dir, tmp_path):
+    """2 gloo processes with dropout on both die right after the checkpoint of step 6 (of 12); the same launch
+    resumes, each process from its own saved RNG state, and ends with the uninterrupted 2-process run's
+    per-step losses, evaluations and weights, exactly."""
+    plain = _launch([str(tiny_encoder_dir), "4", "adamw", "1", "0"], tmp_path, "plain", 2)
+    _launch([str(tiny_encoder_dir), "4", "adamw", "1", "6"], tmp_path, "resumed", 2, killed=True)
+    resumed = _launch([str(tiny_encoder_dir), "4", "adamw", "1", "0"], tmp_path, "resumed", 2)
+    assert (plain["resumed_from"], resumed["resumed_from"], resumed["steps"]) == (0, 6, 12)
+    assert resumed["losses"] == {k: v for k, v in plain["losses"].items() if int(k) > 6}
+    assert resumed["evals"] == [e for e in plain["evals"] if e[0] > 6]
+    assert resumed["weights"] == plain["weights"]
+
+
 if __name__ == "__main__":
     sys.path[:0] = [str(SRC), str(TESTS)]
-    worker(sys.argv[1], int(sys.argv[2]), sys.argv[3], Path(sys.argv[4]), Path(sys.argv[5]))
+    args = sys.argv[1:]
+    worker(args[0], int(args[1]), args[2], args[3] == "1", int(args[4]), Path(args[5]), Path(args[6]))

@@ -24,8 +24,8 @@ TINY_DATA = {
         "train_domains": ["hotels"],
         "languages": ["en", "pl", "de"],
         "train_size": 24,
-        "dev_size": 6,
-        "test_size": 6,
+        "dev_size": 10,  # 20 rows per language over dev and test: the least any task expects (Task.min_rows)
+        "test_size": 10,
     },
     "udhr": {"languages": ["de", "pl"]},
 }
@@ -61,6 +61,7 @@ def _snapshot(root: Path) -> dict[str, bytes]:
     """The bytes of dvc.lock and of every metrics file, validation report, data card and predictions file."""
     folders = ("metrics", "reports/validation", "data/cards", "predictions")
     files = [root / "dvc.lock", *(p for f in folders for p in sorted((root / f).rglob("*")) if p.is_file())]
+    files += sorted((root / "tuning").glob("*.yaml"))
     return {str(p.relative_to(root)): p.read_bytes() for p in files}
 
 
@@ -81,6 +82,7 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     for stage in ("intermediate", "target"):
         params[stage].update({"batch_size": 8, "eval_every": 2, "max_length": 32, "bf16": False, "per_task": {}})
     params["intermediate"].update(tasks=["vitaminc"], groups={}, per_task={"vitaminc": {"lr": 1e-3}})
+    params["tune"].update(tasks=["vitaminc"], n_trials=2, evaluations=2, train_rows=16, dev_rows=8)
     params["target"].update(tasks=["multiemo"], inits=["none", "vitaminc"])
     params["retrieve"].update(tasks=["udhr"], encoders=["none", "vitaminc"])
 
@@ -110,7 +112,9 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     assert "dvc.yaml is out of date with params.yaml; run `xstilts pipeline`" in failed.stdout + failed.stderr
     run(sys.executable, "-m", "xstilts", "pipeline")
     first = dvc("repro")
-    assert {"prepare-udhr", "validate-udhr", "intermediate-vitaminc", "target-multiemo-none", "promote"} <= _ran(first)
+    assert {"prepare-udhr", "validate-udhr", "tune-vitaminc", "intermediate-vitaminc", "promote"} <= _ran(first)
+    tuned = yaml.safe_load((root / "tuning/vitaminc.yaml").read_text())
+    assert tuned["trials"]["COMPLETE"] + tuned["trials"]["PRUNED"] == 2 and tuned["untuned"]["lr"] == 1e-3
     metrics = json.loads(dvc("metrics", "show", "--json"))
     values = next(iter(metrics.values()))["data"]
     target = values["metrics/target/multiemo-vitaminc.json"]["data"]
@@ -136,15 +140,15 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     # (b) one retrieval task's languages: only its own stages
     params["data"]["udhr"]["languages"] = ["de"]
     write_params()
-    assert _listed(dvc("status")) == {"prepare-udhr"}
+    assert _listed(dvc("status")) == {"prepare-udhr", "validate-udhr"}  # validate expects data.udhr.languages
     assert _ran(dvc("repro")) == {"prepare-udhr", "validate-udhr", "retrieve-udhr-none", "retrieve-udhr-vitaminc"}
 
     # (c) one intermediate task's setting: that intermediate and what starts from it (and the registry step)
     params["intermediate"]["per_task"]["vitaminc"]["lr"] = 2e-3
     write_params()
-    assert _listed(dvc("status")) == {"intermediate-vitaminc"}
+    assert _listed(dvc("status")) == {"tune-vitaminc", "intermediate-vitaminc"}  # trial 0 is that setting
     downstream = {"target-multiemo-vitaminc", "retrieve-udhr-vitaminc", "promote"}
-    assert _ran(dvc("repro")) == {"intermediate-vitaminc", *downstream}
+    assert _ran(dvc("repro")) == {"tune-vitaminc", "intermediate-vitaminc", *downstream}
     assert "Data and pipelines are up to date" in dvc("status")
 
     # the README's way of running one phase by hand

@@ -38,13 +38,27 @@ def test_a_group_reads_its_members_only(stages):
     data = [d for d in group["deps"] if not d.startswith("reports/code/")]
     members = ("vitaminc", "squadshifts", "socialiqa")
     expected = [p for m in members for p in (f"data/prepared/{m}", f"reports/validation/{m}.json")]
-    assert data == [*expected, "models/multilingual-e5-small"]
+    assert data == [*expected, "models/multilingual-e5-small", "tuning/all.yaml"]  # tune.tasks holds all
     assert "intermediate.groups.all" in group["params"] and "intermediate.per_task.all" in group["params"]
     assert "intermediate.sampling" in group["params"]
     alone = stages["intermediate-squadshifts"]["params"]
     assert "intermediate.per_task.squadshifts" in alone and "intermediate.per_task.all" not in alone
     assert "intermediate.sampling" not in alone  # a single task never reads the sampler's settings
     assert not any(p.endswith((".tasks", ".inits")) or p == "intermediate" for p in alone)
+
+
+def test_a_tune_stage_reads_what_its_study_depends_on(stages):
+    """tune-<spec>: the members' data, the encoder, the tuning code; the space, budget, seed and the phase-2
+    settings (trial 0); never tune.tasks or tune.storage. Its result is the intermediate stage's dependency."""
+    tune = stages["tune-all"]
+    assert tune["cmd"] == "python -m xstilts run tune -P task=all"
+    assert tune["deps"][-1] == "reports/code/tuning.json" and "models/multilingual-e5-small" in tune["deps"]
+    assert tune["outs"] == [{"tuning/all.yaml": {"cache": False}}]
+    params = tune["params"]
+    assert {"seed", "tune.lr", "tune.epochs", "tune.n_trials", "tune.train_rows", "intermediate.lr"} <= set(params)
+    assert {"intermediate.groups.all", "intermediate.per_task.all", "intermediate.sampling"} <= set(params)
+    assert not {"tune.tasks", "tune.storage", "tune.grid"} & set(params)
+    assert "tuning/squadshifts.yaml" in stages["intermediate-squadshifts"]["deps"]
 
 
 def test_a_target_reads_its_own_and_its_train_from_data_and_one_init(stages):

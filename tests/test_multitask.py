@@ -84,6 +84,14 @@ def no_dropout_model(encoder_dir, heads: dict[str, tuple[str, ...]]) -> MultiTas
     return MultiTaskModel(encoder, [HeadSpec(t, "classification", list(lab)) for t, lab in heads.items()], dropout=0.0)
 
 
+def dropout_model(encoder_dir, heads: dict[str, tuple[str, ...]]) -> MultiTaskModel:
+    """The tiny encoder with its own dropout (0.1 in every layer) and 0.1 dropout in the heads."""
+    torch.manual_seed(0)
+    encoder = AutoModel.from_pretrained(encoder_dir)
+    assert encoder.config.hidden_dropout_prob == encoder.config.attention_probs_dropout_prob == 0.1
+    return MultiTaskModel(encoder, [HeadSpec(t, "classification", list(lab)) for t, lab in heads.items()])
+
+
 def task_data(tokenizer, task: str, n: int, seed: int, labels=("a", "b")) -> TaskData:
     train = tokenize("classification", equal_length_rows(n, seed, labels), tokenizer, labels, 32)
     dev = tokenize("classification", equal_length_rows(8, seed + 100, labels), tokenizer, labels, 32)

@@ -20,6 +20,7 @@ import yaml
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizer
 
+import xtreme_reader
 from xstilts.data import google_releases, hub
 from xstilts.data.hub import HubSource, local_copy_loader
 from xstilts.pipeline.data_stages import extracted_dir, run_prepare, run_validate
@@ -28,6 +29,7 @@ from xstilts.pipeline.promotion import run_promote
 from xstilts.pipeline.retrieve import run_retrieve
 from xstilts.profiles import apply_profile
 from xstilts.tasks import get_task
+from xstilts.tasks.base import Task
 from xstilts.xtreme_submission import bundle_submission, check_prediction_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,6 +120,7 @@ def paper_project(root: Path, model: Path) -> Path:
     params["model"]["name"] = str(model)
     params["data"]["tasks"] = DATA
     params["intermediate"]["tasks"] = ["mnli"]
+    params["tune"]["tasks"] = []  # phase 2 here trains with the profile's lr and epochs (tuning: test_tune.py)
     params["target"].update(tasks=TARGETS, inits=["none", "mnli"], epochs=1)
     params["retrieve"].update(tasks=["lareqa"], encoders=["none", "mnli"])
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -135,6 +138,7 @@ def paper(tmp_path, monkeypatch, mlflow_store) -> Path:
     monkeypatch.setattr(hub, "_load_dataset", fixture_loader(HUB_ROOTS))
     for name, languages in LANGUAGES.items():
         monkeypatch.setattr(type(get_task(name, source="hub")), "languages", languages)
+    monkeypatch.setattr(Task, "min_rows", 1)  # the hub fixtures hold a few rows per language
     lareqa = google_releases.google_dir(extracted_dir()) / "lareqa" / google_releases.LAREQA_COMMIT[:12]
     shutil.copytree(FIXTURES / "xtreme" / "lareqa", lareqa)
     return root
@@ -151,8 +155,87 @@ def _run(phase: str, task: str, init: str):
     return run
 
 
+# XQuAD fixture questions whose answer_start is wrong on purpose: prepare drops them (test_xtreme_tasks), so the
+# submission lacks them; XTREME's evaluate.py would score each as 0
+MISPLACED_ANSWERS = {"56beb7953aeaaa14008c92ac"}
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_gold(root: Path) -> Path:
+    """XTREME gold files, written straight from the hub fixtures (not through xstilts' prepare)."""
+    fixtures = FIXTURES / "xtreme"
+    for lang in LANGUAGES["xnli"]:
+        folder = fixtures / "facebook/xnli" / lang
+        names = json.loads((folder / "features.json").read_text())["label"]["names"]
+        lines = [names[row["label"]] for row in _jsonl(folder / "test.jsonl")]
+        gold = xtreme_reader.prediction_file(root, "xnli", lang)
+        gold.parent.mkdir(parents=True, exist_ok=True)
+        gold.write_text("".join(f"{label}\n" for label in lines))
+    for lang in LANGUAGES["xcopa"]:
+        rows = _jsonl(fixtures / "cambridgeltl/xcopa" / lang / "test.jsonl")
+        gold = xtreme_reader.prediction_file(root, "xcopa", lang)
+        gold.parent.mkdir(parents=True, exist_ok=True)
+        gold.write_text("".join(json.dumps({"label": row["label"]}) + "\n" for row in rows))
+    for lang in LANGUAGES["xquad"]:
+        rows = _jsonl(fixtures / "google/xquad" / f"xquad.{lang}" / "validation.jsonl")
+        rows = [r for r in rows if r["id"] not in MISPLACED_ANSWERS]
+        qas = [
+            {"id": r["id"], "question": r["question"], "answers": [{"text": t} for t in r["answers"]["text"]]}
+            for r in rows
+        ]
+        gold = xtreme_reader.prediction_file(root, "xquad", lang)
+        gold.parent.mkdir(parents=True, exist_ok=True)
+        gold.write_text(json.dumps({"version": "1.1", "data": [{"paragraphs": [{"qas": qas}]}]}))
+    return root
+
+
+def check_against_gold(predictions: Path, gold: Path, results: dict, tmp: Path) -> None:
+    """Each file scores what its run logged; a copy with one prediction changed by hand scores exactly one
+    example less (or more); a copy missing its last line is refused."""
+    for task, languages in LANGUAGES.items():
+        if task == "lareqa":
+            continue
+        for lang in languages:
+            mine, wanted = (xtreme_reader.prediction_file(r, task, lang) for r in (predictions, gold))
+            scores = xtreme_reader.score(mine, wanted, task)
+            for metric, value in scores.items():
+                assert value == pytest.approx(100 * results[task][f"test_{metric}_{lang}"], abs=1e-9), (task, lang)
+            copy = tmp / task / mine.name
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            if task == "xquad":
+                answers = xtreme_reader.read_answers(mine)
+                qid, gold_text = next(
+                    (qa["id"], qa["answers"][0]["text"])
+                    for qa in json.loads(wanted.read_text())["data"][0]["paragraphs"][0]["qas"]
+                )
+                was_right = answers[qid] == gold_text
+                copy.write_text(json.dumps({**answers, qid: "Zzz" if was_right else gold_text}))
+                n = len(answers)
+                expected_em = scores["exact_match"] + (-100 / n if was_right else 100 / n)
+                assert xtreme_reader.score(copy, wanted, task)["exact_match"] == pytest.approx(expected_em)
+                continue
+            lines = mine.read_text().splitlines()
+            first_gold = wanted.read_text().splitlines()[0]
+            was_right = json.loads(lines[0]) == json.loads(first_gold) if task == "xcopa" else lines[0] == first_gold
+            if task == "xcopa":
+                flipped = json.dumps({**json.loads(lines[0]), "label": 1 - json.loads(lines[0])["label"]})
+            else:
+                flipped = next(x for x in ("entailment", "neutral") if x != lines[0]) if was_right else first_gold
+            copy.write_text("\n".join([flipped, *lines[1:]]) + "\n")
+            step = 100 / len(lines)
+            assert xtreme_reader.score(copy, wanted, task)["accuracy"] == pytest.approx(
+                scores["accuracy"] + (-step if was_right else step)
+            )
+            copy.write_text("\n".join(lines[:-1]) + "\n")
+            with pytest.raises(AssertionError, match="lines, the gold"):
+                xtreme_reader.score(copy, wanted, task)
+
+
 @pytest.mark.slow
-def test_paper_profile_runs_end_to_end_on_a_tiny_xlmr(paper):
+def test_paper_profile_runs_end_to_end_on_a_tiny_xlmr(paper, tmp_path):
     for task in DATA:
         assert sum(run_prepare(task).values()) > 0, task
         assert run_validate(task) == f"{task}: all expectations met"
@@ -202,6 +285,8 @@ def test_paper_profile_runs_end_to_end_on_a_tiny_xlmr(paper):
     for (init, folder), (ext, languages) in expected.items():
         for lang in languages:
             assert check_prediction_file(xtreme / init / folder / f"test-{lang}.{ext}", folder) > 0
+    by_task = {task: results[task, "none"] for task in TARGETS}
+    check_against_gold(xtreme / "none", write_gold(tmp_path / "gold"), by_task, tmp_path / "perturbed")
     zipped = bundle_submission(xtreme / "none", paper / "submission.zip", allow_missing=True)
     with zipfile.ZipFile(zipped) as archive:
         names = set(archive.namelist())

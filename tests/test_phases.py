@@ -65,20 +65,14 @@ def test_retrieve_finds_translations(project, tiny_encoder_dir):
     """Top-1 accuracy per language equals a count made here with plain transformers and numpy."""
     import numpy as np
     import pyarrow.parquet as pq
-    import torch
-    from transformers import AutoModel, AutoTokenizer
+
+    from tiny import mean_pooled
 
     metrics = run_retrieve("udhr", "none")
     rows = pq.read_table(project / "data/prepared/udhr/test.parquet").to_pylist()
-    tokenizer, model = AutoTokenizer.from_pretrained(tiny_encoder_dir), AutoModel.from_pretrained(tiny_encoder_dir)
 
     def vectors(texts: list[str]) -> np.ndarray:
-        enc = tokenizer(texts, padding=True, truncation=True, max_length=32, return_tensors="pt")
-        with torch.no_grad():
-            hidden = model(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).float()
-        v = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
-        return v / np.linalg.norm(v, axis=1, keepdims=True)
+        return mean_pooled(tiny_encoder_dir, texts)
 
     english = sorted({r["en_text"] for r in rows})
     pool = vectors(english)

@@ -6,7 +6,7 @@ import datasets
 import numpy as np
 import pytest
 
-from tiny import CORPUS
+from tiny import CORPUS, mean_pooled
 from xstilts.encoder.loading import load_encoder
 from xstilts.errors import XstiltsError
 from xstilts.retrieval import embedding
@@ -143,10 +143,15 @@ def test_bitext_retrieval_end_to_end(tiny_encoder_dir, monkeypatch):
     dev, test = _bitext("dev", ["xx", "de"]), _bitext("test", ["xx", "de", "ru"])
     metrics = bitext_retrieval(dev, test, Embedder(tokenizer, encoder, -1, 32, 4), Mining(share=0.25, k=3)).metrics
     assert calls == [2 * 8 + 8, 3 * 8 + 8]  # each split embedded once: its sentences plus its distinct English
+    english = mean_pooled(tiny_encoder_dir, ENGLISH)
     for split, langs in (("dev", ["xx", "de"]), ("test", ["xx", "de", "ru"])):
         for lang in langs:
-            for name in ("accuracy", "bucc_f1", "bucc_precision", "bucc_recall"):
-                assert 0.0 <= metrics[f"{split}_{name}_{lang}"] <= 1.0
+            # top-1 accuracy, counted here with plain transformers and numpy: row i's English is ENGLISH[i]
+            rows = [r for r in (dev if split == "dev" else test) if r["language"] == lang]
+            found = (mean_pooled(tiny_encoder_dir, [r["text"] for r in rows]) @ english.T).argmax(1)
+            assert metrics[f"{split}_accuracy_{lang}"] == pytest.approx(np.mean(found == np.arange(8)), abs=1e-9)
+            p, r = metrics[f"{split}_bucc_precision_{lang}"], metrics[f"{split}_bucc_recall_{lang}"]
+            assert metrics[f"{split}_bucc_f1_{lang}"] == pytest.approx(0.0 if p + r == 0 else 2 * p * r / (p + r))
         for name in ("accuracy", "bucc_f1"):
             mean = np.mean([metrics[f"{split}_{name}_{lang}"] for lang in langs])
             assert metrics[f"{split}_{name}_zeroshot"] == pytest.approx(mean)
@@ -165,3 +170,25 @@ def test_bitext_retrieval_rejects_bad_splits(tiny_encoder_dir):
         bitext_retrieval(good.remove_columns("en_text"), good, Embedder(tokenizer, encoder, -1, 32, 4))
     with pytest.raises(XstiltsError):
         bitext_retrieval(good, good.select([]), Embedder(tokenizer, encoder, -1, 32, 4))
+
+
+@pytest.mark.parametrize("layer", [-1, 1])
+def test_embeddings_are_the_chosen_layers_mean_pooled_vectors(tiny_encoder_dir, layer):
+    """Embedder's vectors equal a mean-pool of hidden_states[layer] computed here with plain transformers."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    texts = list(CORPUS[:6])
+    tokenizer, encoder = load_encoder(str(tiny_encoder_dir))
+    mine = Embedder(tokenizer, encoder, layer, 32, 4)(texts)
+    plain_tokenizer, plain = (
+        AutoTokenizer.from_pretrained(tiny_encoder_dir),
+        AutoModel.from_pretrained(tiny_encoder_dir),
+    )
+    enc = plain_tokenizer(texts, padding=True, truncation=True, max_length=32, return_tensors="pt")
+    with torch.no_grad():
+        hidden = plain(**enc, output_hidden_states=True).hidden_states[layer]
+    mask = enc["attention_mask"].unsqueeze(-1).float()
+    expected = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    assert mine.shape == expected.shape and np.abs(mine - expected).max() < 1e-5

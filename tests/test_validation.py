@@ -265,6 +265,48 @@ def test_language_count_above_bounds(tmp_path):
     assert check(tmp_path, TinyBitext, CLEAN[TinyBitext], count_bounds={"de": (2, 2), "fr": (1, 1)}).success
 
 
+class DeclaredBitext(TinyBitext):
+    """TinyBitext with declared bounds: 1 or 2 rows per language."""
+
+    min_rows, max_rows = 1, 2
+
+
+@pytest.mark.parametrize(
+    ("defect", "column", "example"),
+    [
+        ("none", "", ""),
+        ("missing fr", "rows, min_rows", "fr"),
+        ("undeclared es", "max_rows, rows", "es"),
+        ("3 de rows", "max_rows, rows", "de"),
+    ],
+)
+def test_the_declared_languages_and_counts_are_expected(tmp_path, defect, column, example):
+    """With the task's own bounds (closed), each declared language needs min..max rows and no other may appear."""
+    rows = list(CLEAN[TinyBitext])  # de 2 rows, fr 1
+    if defect == "missing fr":
+        rows = [r for r in rows if r["language"] != "fr"]
+    elif defect == "undeclared es":
+        rows.append(bitext_row("b-es-1", "test", "es"))
+    elif defect == "3 de rows":
+        rows.append(bitext_row("b-de-3", "dev"))
+    task = DeclaredBitext()
+    assert task.count_bounds({}) == {"de": (1, 2), "fr": (1, 2)}
+    report = check(tmp_path, DeclaredBitext, rows, count_bounds=task.count_bounds({}), closed=True)
+    if defect == "none":
+        assert report.success, report.failures
+    else:
+        assert_fails(report, "expect_column_pair_values_a_to_be_greater_than_b", column, example)
+
+
+def test_the_languages_setting_chooses_the_expected_languages():
+    """``data.<task>.languages`` narrows (or widens) what is expected; udhr's English is never a row's language."""
+    multiemo, udhr = get_task("multiemo"), get_task("udhr")
+    assert list(multiemo.count_bounds({})) == list(multiemo.languages)
+    assert multiemo.count_bounds({"languages": ["en", "de", "de"]}) == {"en": (20, None), "de": (20, None)}
+    assert list(udhr.count_bounds({"languages": ["en", "sw", "th"]})) == ["sw", "th"]
+    assert all(get_task(n).count_bounds({}) for n in ("vitaminc", "brown_pos", "libreoffice_help", "pos_tr"))
+
+
 def test_missing_column_and_missing_file(tmp_path):
     folder = tmp_path / "tinybitext"
     folder.mkdir()
@@ -288,7 +330,14 @@ def test_no_rows_at_all(tmp_path):
 # End to end: the `validate` phase with its MLflow runs, on the registered udhr task (one store: it is slow to make).
 
 
-def test_run_validation_end_to_end(store, tmp_path):
+@pytest.fixture
+def small_udhr(monkeypatch):
+    """udhr's settings for fixture data: only de and fr, and 1 row per language is enough."""
+    monkeypatch.setattr(type(get_task("udhr")), "min_rows", 1)
+    return {"languages": ["de", "fr"]}
+
+
+def test_run_validation_end_to_end(store, tmp_path, small_udhr):
     import mlflow
 
     prepared = tmp_path / "data" / "prepared" / "udhr"
@@ -298,7 +347,7 @@ def test_run_validation_end_to_end(store, tmp_path):
     rows = CLEAN[TinyBitext] + [bitext_row("udhr-de-9-1", "dev", text="Same", en_text="Same")]
     write_prepared(prepared, Family.BITEXT, rows)
     with pytest.raises(XstiltsError) as err:
-        run_validation(get_task("udhr"))
+        run_validation(get_task("udhr"), small_udhr)
     assert "text_differs_from_en_text" in str(err.value) and "udhr-de-9-1" in str(err.value)
     report = json.loads(saved.read_text())
     assert report["success"] is False and report["failures"][0]["examples"] == ["udhr-de-9-1"]
@@ -314,7 +363,7 @@ def test_run_validation_end_to_end(store, tmp_path):
 
     # Clean data: FINISHED, and the report is replaced.
     write_prepared(prepared, Family.BITEXT, CLEAN[TinyBitext])
-    assert run_validation(get_task("udhr")).success
+    assert run_validation(get_task("udhr"), small_udhr).success
     assert json.loads(saved.read_text())["success"] is True
     runs = mlflow.search_runs(experiment_names=["xstilts"], output_format="list", order_by=["attributes.start_time"])
     clean = runs[-1]
@@ -328,7 +377,7 @@ def test_run_validation_end_to_end(store, tmp_path):
 # The gate: training and retrieval refuse data whose validation report is missing, failed or of other data.
 
 
-def test_validation_gates_training_and_retrieval(project):
+def test_validation_gates_training_and_retrieval(project, monkeypatch, small_udhr):
     from xstilts.pipeline.phases import run_intermediate
     from xstilts.pipeline.retrieve import run_retrieve
 
@@ -350,14 +399,14 @@ def test_validation_gates_training_and_retrieval(project):
     shutil.rmtree(udhr)
     write_prepared(udhr, Family.BITEXT, CLEAN[TinyBitext] + [bitext_row("udhr-de-9-1", "dev", text="S", en_text="S")])
     with pytest.raises(XstiltsError, match="text_differs_from_en_text"):
-        run_validation(get_task("udhr"))
+        run_validation(get_task("udhr"), small_udhr)
     refused(lambda: run_retrieve("udhr"), r"udhr failed validation \(expect_column_values_to_be_in_set\)")
     assert not (project / "metrics/retrieve/udhr-none.json").exists()
 
     # clean data passes, and the run goes ahead; then the data changes under the report
     shutil.rmtree(udhr)
     write_prepared(udhr, Family.BITEXT, CLEAN[TinyBitext])
-    assert run_validation(get_task("udhr")).success
+    assert run_validation(get_task("udhr"), small_udhr).success
     assert "test_accuracy_zeroshot" in run_retrieve("udhr")
     write_prepared(udhr, Family.BITEXT, CLEAN[TinyBitext][1:])
     refused(lambda: run_retrieve("udhr"), "udhr changed since it was validated")
@@ -368,6 +417,7 @@ def test_validation_gates_training_and_retrieval(project):
     labels = ("entailment", "neutral", "contradiction")
     clean = [cls_row(f"v-{i}", split, label=labels[i % 3]) for i, split in enumerate(["train"] * 6 + ["dev", "test"])]
     write_prepared(vitaminc, Family.CLASSIFICATION, clean)
+    monkeypatch.setattr(type(get_task("vitaminc")), "min_rows", 1)
     assert run_validation(get_task("vitaminc")).success
     leaked = clean + [{**clean[6], "split": "train"}]  # the dev row's id, again in train
     write_prepared(vitaminc, Family.CLASSIFICATION, leaked)

@@ -62,3 +62,18 @@ def build_tiny_encoder(out_dir: Path, seed: int = 0) -> Path:
     BertModel(config, add_pooling_layer=False).save_pretrained(out_dir)
     fast.save_pretrained(out_dir)
     return out_dir
+
+
+def mean_pooled(encoder_dir: Path, texts: list[str], max_length: int = 32):
+    """Unit-length mean-pooled last-layer vectors of ``texts`` (numpy), computed with plain transformers: an
+    independent check of xstilts' retrieval embeddings."""
+    import numpy as np
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer, model = AutoTokenizer.from_pretrained(encoder_dir), AutoModel.from_pretrained(encoder_dir)
+    enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**enc).last_hidden_state
+    mask = enc["attention_mask"].unsqueeze(-1).float()
+    v = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
+    return v / np.linalg.norm(v, axis=1, keepdims=True)

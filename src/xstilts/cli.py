@@ -76,6 +76,12 @@ def _intermediate(args: argparse.Namespace) -> None:
     _show(run_intermediate(args.task))
 
 
+def _tune(args: argparse.Namespace) -> None:
+    from xstilts.pipeline.tune import run_tune
+
+    run_tune(args.task, args.n_trials)
+
+
 def _target(args: argparse.Namespace) -> None:
     from xstilts.pipeline.phases import run_target
 
@@ -180,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true"
     )
     add("profile", _profile, "switch params.yaml to a profile from profiles/ (default, full)").add_argument("name")
+    p = add("tune", _tune, "Optuna: tune lr and epochs of an intermediate task (tuning/<task>.yaml)")
+    p.add_argument("--task", required=True)
+    p.add_argument("--n-trials", type=int, help="finished trials the study ends with (default: tune.n_trials)")
     add("intermediate", _intermediate, "phase 2: English intermediate training").add_argument("--task", required=True)
     p = add("target", _target, "phase 3: English fine-tuning, zero-shot evaluation")
     p.add_argument("--task", required=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from xstilts.errors import XstiltsError
 from xstilts.paths import repo_root
@@ -87,6 +87,64 @@ class PromoteParams(_Strict):
     metric: str = Field(min_length=1)
 
 
+class LrRange(_Strict):
+    """The learning rates a study draws from: log-uniform (continuous) between low and high."""
+
+    low: float = Field(default=1e-5, gt=0, lt=1)
+    high: float = Field(default=3e-4, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} is above high {self.high}")
+        return self
+
+
+class EpochRange(_Strict):
+    """The epoch counts a study draws from: integers low..high (step 1), or continuous with ``step: null``."""
+
+    low: float = Field(default=1, gt=0)
+    high: float = Field(default=4, gt=0)
+    step: int | None = Field(default=1, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} is above high {self.high}")
+        if self.step is not None and not (float(self.low).is_integer() and float(self.high).is_integer()):
+            raise ValueError(f"integer epochs (step {self.step}) need integer low and high; or set step: null")
+        return self
+
+
+class Grid(_Strict):
+    lr: list[float] = Field(min_length=1)
+    epochs: list[float] = Field(min_length=1)
+
+
+class TuneParams(_Strict):
+    """Optuna's search for lr and epochs per intermediate task (see :mod:`xstilts.tuning`)."""
+
+    tasks: list[str] = Field(default_factory=list)  # intermediate tasks, comma lists or groups tuned before phase 2
+    n_trials: int = Field(default=8, ge=1)  # finished trials (complete or pruned) per study, all workers together
+    lr: LrRange = Field(default_factory=LrRange)
+    epochs: EpochRange = Field(default_factory=EpochRange)
+    sampler: Literal["tpe", "grid"] = "tpe"  # TPE seeded with `seed`; grid walks `grid` (every combination)
+    grid: Grid | None = None
+    pruner: Literal["median", "halving", "none"] = "median"
+    evaluations: int = Field(default=4, ge=1)  # dev evaluations per trial, evenly over its own schedule
+    warmup_evaluations: int = Field(default=1, ge=0)  # evaluations a trial always gets before it may be pruned
+    startup_trials: int = Field(default=2, ge=0)  # finished trials before the median pruner prunes anything
+    train_rows: int | None = Field(default=None, gt=0)  # per task: a seeded subset of the train rows (null: all)
+    dev_rows: int | None = Field(default=None, gt=0)  # per task: a seeded subset of the dev rows scored (null: all)
+    storage: str | None = None  # null: tuning/studies/<study>.journal (Optuna's JournalFileBackend); or an RDB URL
+
+    @model_validator(mode="after")
+    def _grid_given(self) -> Self:
+        if self.sampler == "grid" and self.grid is None:
+            raise ValueError("sampler grid needs tune.grid (lists of lr and epochs values)")
+        return self
+
+
 class Params(_Strict):
     profile: str = "default"
     seed: int = Field(ge=0)
@@ -96,6 +154,7 @@ class Params(_Strict):
     target: TargetParams
     retrieve: RetrieveParams
     promote: PromoteParams
+    tune: TuneParams = Field(default_factory=TuneParams)  # nothing is tuned without tune.tasks
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -123,9 +123,39 @@ def timings_text(since: float, now: float | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def tuning_text(specs: list[str]) -> str:
+    """Per tuned task: untuned vs tuned lr and epochs, their dev values, and the trials by state."""
+    import yaml
+
+    from xstilts.tuning.results import result_path
+
+    lines = ["Tuning (Optuna; dev values on each study's own subset of rows):"]
+    for spec in specs:
+        path = result_path(spec)
+        if not path.exists():
+            lines.append(f"  {spec}: not tuned yet ({path} missing)")
+            continue
+        r = yaml.safe_load(path.read_text())
+        u = r["untuned"]
+
+        def shown(v: float | None) -> str:
+            return "-" if v is None else f"{100 * v:.1f}"
+
+        states = ", ".join(f"{n} {k.lower()}" for k, n in r["trials"].items())
+        lines.append(
+            f"  {spec}: untuned lr {u['lr']:.2g} x {u['epochs']} ep -> dev {shown(u['value'])}; "
+            f"tuned lr {r['lr']:.2g} x {r['epochs']} ep -> dev {shown(r['value'])} ({states})"
+        )
+    return "\n".join(lines)
+
+
 def print_summary() -> None:
     since = float(os.environ.get("XSTILTS_RUN_STARTED", "0"))
     from xstilts.params import load_params
+    from xstilts.pipeline.runs import intermediate_tasks
 
-    print(results_text(load_params().data.source))
+    params = load_params()
+    print(results_text(params.data.source))
+    if params.tune.tasks:
+        print(tuning_text([intermediate_tasks(spec, params)[0] for spec in params.tune.tasks]))
     print(timings_text(since))

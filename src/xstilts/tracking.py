@@ -35,6 +35,7 @@ class Tag:
     FINGERPRINT = "model_fingerprint"  # sha256 of that folder's files when the run ended
     FAILURE = "failure_reason"
     RESUMED = "resumed_from_step"
+    STUDY = "tuning_study"  # the Optuna study: on its parent and trial runs, and on phase-2 runs using its result
 
 
 def tracking_uri() -> str:

@@ -69,15 +69,18 @@ def add_helpers(df: Any, task: Task) -> Any:
     return df.drop(columns=list_columns)
 
 
-def language_counts(df: Any, count_bounds: dict[str, tuple[int | None, int | None]] | None) -> Any:
-    """One row per language (present, or bounded): its row count over all splits and its bounds."""
+def language_counts(df: Any, count_bounds: dict[str, tuple[int | None, int | None]] | None, closed: bool) -> Any:
+    """One row per language (present, or bounded): its row count over all splits and its bounds.
+
+    A present language without bounds needs one row, or (``closed``: the bounds list every language the task
+    expects) none: it is not the task's."""
     import pandas as pd
 
     present = df["language"].dropna().value_counts().to_dict() if len(df) else {}
     bounds = dict(count_bounds) if count_bounds is not None else {}
     rows = []
     for lang in sorted(set(present) | set(bounds), key=str):
-        lo, hi = bounds.get(lang, (1, None))
+        lo, hi = bounds.get(lang, (0, 0) if closed else (1, None))
         rows.append(
             {
                 "language": str(lang),
@@ -133,12 +136,12 @@ def count_expectations() -> list:
             column_A="rows",
             column_B="min_rows",
             or_equal=True,
-            description="every language needs at least its min_rows rows (count_bounds; default 1)",
+            description="every language the task expects has at least its min_rows rows (a missing one has 0)",
         ),
         E.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="max_rows",
             column_B="rows",
             or_equal=True,
-            description="no language may have more than its max_rows rows (count_bounds)",
+            description="no language has more than its max_rows rows (0 for a language the task does not expect)",
         ),
     ]

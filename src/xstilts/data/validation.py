@@ -183,13 +183,13 @@ def _failure(result: dict[str, Any], table: str, df: Any, missing: list[str], sh
 
 
 def validate_task(
-    task: Task, prepared: Path, count_bounds: dict[str, tuple[int, int]] | None = None
+    task: Task, prepared: Path, count_bounds: dict[str, tuple[int, int | None]] | None = None, closed: bool = False
 ) -> ValidationReport:
     """Run ``task``'s family suite on the Parquet splits under ``prepared``; nothing is written.
 
     ``count_bounds`` maps a language to the (min, max) number of rows it must have over all splits
-    (``None`` for an open end); a language it names that has no row fails. Without it, every language
-    present needs at least one row.
+    (``None`` for an open end); a language it names that has no row fails. Other languages present need at
+    least one row, or, ``closed``, fail (the bounds name every language the task expects).
     """
     df, missing = load_prepared(Path(prepared), task.family)
     if not missing:
@@ -203,7 +203,8 @@ def validate_task(
         per_id = df.dropna(subset=["id"]).groupby("id")["language"].nunique(dropna=False)
         shared = set(per_id[per_id > 1].index)
     if not missing:
-        tables.append(("language_counts", language_counts(df, count_bounds), count_expectations(), ["language"]))
+        counts = language_counts(df, count_bounds, closed)
+        tables.append(("language_counts", counts, count_expectations(), ["language"]))
     for name, frame, expectations, index in tables:
         suite_name = f"{task.name}.{task.family.value}.{name}"
         result = _strip_volatile(_jsonable(_validate(name, frame, expectations, suite_name, index).to_json_dict()))
@@ -240,10 +241,13 @@ def _strip_volatile(value: Any) -> Any:
     return value
 
 
-def run_validation(task: Task, count_bounds: dict[str, tuple[int, int]] | None = None) -> ValidationReport:
+def run_validation(
+    task: Task, settings: dict[str, Any] | None = None, count_bounds: dict[str, tuple[int, int | None]] | None = None
+) -> ValidationReport:
     """The ``validate`` phase: validate, save ``reports/validation/<task>.json``, log it to an MLflow run.
 
-    Bounds come from ``count_bounds``, else from a ``count_bounds`` attribute of the task if it has one.
+    The data must hold exactly the languages the task expects with its data ``settings`` (``data.<task>`` in
+    params.yaml), each within the task's row bounds (:meth:`Task.count_bounds`), unless ``count_bounds`` is given.
     Raises :class:`XstiltsError` with :meth:`ValidationReport.message` when an expectation fails, after the
     report is saved and logged, so the run ends FAILED with that reason and the DVC stage fails.
     """
@@ -253,9 +257,9 @@ def run_validation(task: Task, count_bounds: dict[str, tuple[int, int]] | None =
     from xstilts.tracking import Tag, phase_run
 
     task_name = task.name
-    bounds = count_bounds if count_bounds is not None else getattr(task, "count_bounds", None)
+    bounds = count_bounds if count_bounds is not None else task.count_bounds(settings or {})
     with phase_run("validate", {"task": task_name}, {Tag.TASK: task_name}):
-        report = validate_task(task, prepared_dir(task_name), bounds)
+        report = validate_task(task, prepared_dir(task_name), bounds, closed=count_bounds is None)
         path = save_report(task_name, report.to_dict(), prepared_dir(task_name))
         mlflow.log_artifact(str(path), artifact_path="validation")
         metrics: dict[str, float] = {"validation_success": 1.0 if report.success else 0.0}

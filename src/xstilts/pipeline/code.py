@@ -24,6 +24,7 @@ ENTRY = ("cli.py", "__main__.py")
 KINDS = {  # stage kind -> the modules its commands run
     "data": ("xstilts.pipeline.data_stages",),  # fetch, extract, encoder, prepare, validate
     "training": ("xstilts.pipeline.phases", "xstilts.pipeline.retrieve", "xstilts.pipeline.project_backend"),
+    "tuning": ("xstilts.pipeline.tune", "xstilts.pipeline.project_backend"),
     "promote": ("xstilts.pipeline.promotion", "xstilts.pipeline.project_backend"),
 }
 CODE_DIR = "reports/code"

@@ -85,7 +85,8 @@ def run_validate(task_name: str) -> str:
     from xstilts.data.card import task_card
     from xstilts.data.validation import run_validation
 
-    task = get_task(task_name, source=load_params().data.source)
-    report = run_validation(task)
+    data = load_params().data
+    task = get_task(task_name, source=data.source)
+    report = run_validation(task, data.for_task(task_name))
     write_text_atomic(card_path(task_name), task_card(task, prepared_dir(task_name)))
     return f"{task_name}: all expectations met" if report.success else report.message()

@@ -29,6 +29,9 @@ DVC_FILE = "dvc.yaml"
 SAMPLING_KEYS = ("sampling", "temperature", "examples_cap")  # read only by multi-task runs
 DESIGN_KEYS = ("tasks", "inits", "groups", "per_task")  # chosen per stage, never read as a setting
 COMMON = ["seed", "model.name", "data.source"]  # every training and retrieval run reads these
+# what decides a study's result (tune.tasks chooses the stages; tune.storage only where the study lives)
+TUNE_KEYS = [f"tune.{k}" for k in ("n_trials", "lr", "epochs", "sampler", "pruner", "evaluations",
+                                   "warmup_evaluations", "startup_trials", "train_rows", "dev_rows")]  # fmt: skip
 
 HEADER = """\
 # The xstilts pipeline, top to bottom: registry packages -> data and encoder -> phase 2 -> phase 3 / retrieval
@@ -45,6 +48,7 @@ SECTIONS = {
     "encoder": "Phase 1: the embedded multilingual encoder, dequantised into a Hugging Face folder.",
     "prepare": "Canonical Parquet splits per task, from the task's own extracted package folder.",
     "validate": "Great Expectations suite per task (a failure stops here) and the task's data card.",
+    "tune": "Optuna: lr and epochs per intermediate task in tune.tasks (trial 0 = the untuned settings).",
     "intermediate": "Phase 2: English intermediate training, on the member tasks' validated data only.",
     "retrieve": "Zero-shot retrieval straight from the pretrained encoder or one intermediate model.",
     "target": "Phase 3: English fine-tuning of each target from one initialisation, zero-shot evaluation.",
@@ -137,19 +141,31 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
         stages["validate"][stage_name("validate", name)] = {
             "cmd": f"python -m xstilts validate --task {name}",
             "deps": [f"data/prepared/{name}", *data_code],
-            "params": ["data.source"],
+            "params": ["data.source", *_data_key(params, name)],  # data.<task>.languages: the languages expected
             "outs": [{path: {"cache": False}} for path in (f"reports/validation/{name}.json", f"data/cards/{name}.md")],
         }
     train_code = [fingerprint_path("training")]
-    for spec in params.intermediate.tasks:
+    tuned = {intermediate_tasks(spec, params)[0]: spec for spec in params.tune.tasks}
+    for spec in dict.fromkeys([*params.tune.tasks, *params.intermediate.tasks]):
         folder, members = intermediate_tasks(spec, params)
         cfg = params.intermediate
         keys = [*COMMON, *_settings("intermediate", cfg, folder, len(members) > 1)]
         if spec in cfg.groups:
             keys.append(f"intermediate.groups.{spec}")
+        data = [p for m in members for p in _prepared(m)] + _encoder_deps(params)
+        if folder in tuned:
+            stages["tune"][stage_name("tune", folder)] = {
+                "cmd": f"python -m xstilts run tune -P task={tuned[folder]}",
+                "deps": [*data, fingerprint_path("tuning")],
+                "params": [*keys, *TUNE_KEYS, *(["tune.grid"] if params.tune.grid is not None else [])],
+                "outs": [{f"tuning/{folder}.yaml": {"cache": False}}],
+            }
+        if spec not in params.intermediate.tasks:
+            continue
+        tuning = [f"tuning/{folder}.yaml"] if folder in tuned else []
         stages["intermediate"][stage_name("intermediate", folder)] = {
             "cmd": f"python -m xstilts run intermediate -P task={spec}",
-            "deps": [p for m in members for p in _prepared(m)] + _encoder_deps(params) + train_code,
+            "deps": data + tuning + train_code,
             "params": keys,
             "outs": [f"models/intermediate/{folder}", f"predictions/intermediate/{folder}.csv"],
             "metrics": [{f"metrics/intermediate/{folder}.json": {"cache": False}}],

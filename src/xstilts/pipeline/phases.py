@@ -87,6 +87,7 @@ class RunPlan:
     cfg: TrainParams
     params: Params
     checkpoint_dir: Path
+    study: str | None = None  # the Optuna study whose lr and epochs cfg holds (tune.tasks)
 
     @property
     def model_dir(self) -> Path:
@@ -101,8 +102,11 @@ class RunPlan:
         return metrics_dir() / self.phase / f"{self.out_name}.json"
 
 
-def plan_run(phase: str, task_spec: str, init: str, params: Params) -> RunPlan:
-    """The plan of an ``intermediate`` run of ``task_spec`` or a ``target`` run of ``task_spec`` from ``init``."""
+def plan_run(phase: str, task_spec: str, init: str, params: Params, tuned: bool = True) -> RunPlan:
+    """The plan of an ``intermediate`` run of ``task_spec`` or a ``target`` run of ``task_spec`` from ``init``.
+
+    An intermediate task in ``tune.tasks`` trains with its study's lr and epochs (``tuning/<task>.yaml``, which
+    must be the result for these settings); ``tuned=False``: with ``params.yaml``'s (the study's trial 0)."""
     if phase == "intermediate":
         role = Role.INTERMEDIATE
         out_name, names = intermediate_tasks(task_spec, params)
@@ -114,9 +118,21 @@ def plan_run(phase: str, task_spec: str, init: str, params: Params) -> RunPlan:
         (encoder, intermediate), cfg = resolve_init(init, params), params.target.for_task(task_spec)
     for name in dict.fromkeys(n for t in tasks for n in (t.name, t.train_from) if n):
         require_validated(name, prepared_dir(name))  # no training on data that failed (or missed) validation
+    study = None
+    if tuned and phase == "intermediate" and out_name in _tuned_names(params):
+        from xstilts.tuning.results import read_result  # optuna loads only for tuned tasks
+        from xstilts.tuning.study import study_key
+
+        untuned = RunPlan(phase, role, init, tasks, out_name, encoder, intermediate, cfg, params, Path())
+        result = read_result(out_name, study_key(untuned, params.tune))
+        cfg, study = cfg.model_copy(update={"lr": result["lr"], "epochs": result["epochs"]}), result["study"]
     key = _checkpoint_key(phase, out_name, tasks, encoder, cfg, params)
     folder = checkpoint.checkpoint_dir(phase, out_name, key)
-    return RunPlan(phase, role, init, tasks, out_name, encoder, intermediate, cfg, params, folder)
+    return RunPlan(phase, role, init, tasks, out_name, encoder, intermediate, cfg, params, folder, study)
+
+
+def _tuned_names(params: Params) -> set[str]:
+    return {intermediate_tasks(spec, params)[0] for spec in params.tune.tasks}
 
 
 def _train_phase(phase: str, task_spec: str, init: str, params: Params | None) -> dict[str, float]:
@@ -135,9 +151,8 @@ def _train_phase(phase: str, task_spec: str, init: str, params: Params | None) -
 def _train(plan: RunPlan, main: bool) -> dict[str, float]:
     params, cfg = plan.params, plan.cfg
     if main:
-        log_settings(
-            params, cfg.model_dump(exclude={"tasks", "inits", "groups"}), {Tag.INTERMEDIATE: plan.intermediate}
-        )
+        tags = {Tag.INTERMEDIATE: plan.intermediate, **({Tag.STUDY: plan.study} if plan.study else {})}
+        log_settings(params, cfg.model_dump(exclude={"tasks", "inits", "groups"}), tags)
         checkpoint.write_run_id(plan.checkpoint_dir, mlflow.active_run().info.run_id)
     tokenizer, encoder = load_encoder(plan.encoder)
     sampling = None

@@ -97,7 +97,24 @@ class _Prepared:
     data: TaskData
 
 
-def _prepare(task: Task, tokenizer, cfg: TrainParams, stride: int) -> _Prepared:
+def _subset(rows: datasets.Dataset | None, n: int | None, seed: int) -> datasets.Dataset | None:
+    """A seeded random ``n`` of ``rows`` (all of them when ``n`` is None or not smaller)."""
+    if rows is None or n is None or n >= len(rows):
+        return rows
+    return rows.shuffle(seed=seed).select(range(n))
+
+
+def prepare_task(
+    task: Task,
+    tokenizer,
+    cfg: TrainParams,
+    stride: int,
+    train_size: int | None = None,
+    dev_size: int | None = None,
+    seed: int = 0,
+) -> _Prepared:
+    """Tokenized English train and dev rows of ``task`` (of its ``train_from`` task when set); ``train_size`` /
+    ``dev_size``: a seeded subset of that many rows (tuning trials)."""
     source = training_source(task)
     lang = task.train_language
     train_rows = load_rows(source.name, "train", lang)
@@ -108,7 +125,8 @@ def _prepare(task: Task, tokenizer, cfg: TrainParams, stride: int) -> _Prepared:
             f"{task.name} has no {language} training data{via}; its prepared train split has no {lang} rows. "
             "Train it from an English task of the same family (train_from) or prepare the data again."
         )
-    dev_rows = load_rows(source.name, "dev", lang)
+    train_rows = _subset(train_rows, train_size, seed)
+    dev_rows = _subset(load_rows(source.name, "dev", lang), dev_size, seed)
     labels = list(task.labels)
     train = task.spec.tokenize(train_rows, tokenizer, labels, cfg.max_length, stride)
     dev = task.spec.tokenize(dev_rows, tokenizer, labels, cfg.max_length, stride) if dev_rows is not None else None
@@ -147,7 +165,7 @@ def train_and_evaluate_tasks(
     model = MultiTaskModel(encoder, [HeadSpec(t.name, t.family.value, list(t.labels)) for t in tasks])
     stride = qa_stride(cfg.max_length, stride)
     with state.main_process_first():  # the main process fills the datasets cache, the others read it
-        prepared = [_prepare(t, tokenizer, cfg, stride) for t in tasks]
+        prepared = [prepare_task(t, tokenizer, cfg, stride) for t in tasks]
     several = len(tasks) > 1
     names = ",".join(t.name for t in tasks)
 

@@ -7,6 +7,7 @@ schema of the task's family; the family (:mod:`xstilts.families`) also fixes the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,6 +41,9 @@ class Task:
     license: ClassVar[str] = ""
     description: ClassVar[str] = ""
     unanswerable: ClassVar[bool] = False  # extractive QA: rows may have no answer (SQuAD 2.0)
+    # rows each expected language must have over all splits (validation); fewer make its score noise
+    min_rows: ClassVar[int] = 20
+    max_rows: ClassVar[int | None] = None  # at most this many (None: open), e.g. the source's whole size
 
     @property
     def spec(self) -> FamilySpec:
@@ -53,6 +57,15 @@ class Task:
     def metric(self) -> str:
         """The family's main metric for this task's labels (NER tag sets: entity F1)."""
         return self.spec.main_metric(self.labels)
+
+    def expected_languages(self, settings: Mapping[str, Any]) -> tuple[str, ...]:
+        """The languages its prepared data must hold: ``settings["languages"]`` (``data.<task>.languages``) for a
+        task that takes that setting, else the declared :attr:`languages`."""
+        return tuple(dict.fromkeys(settings.get("languages") or self.languages))
+
+    def count_bounds(self, settings: Mapping[str, Any]) -> dict[str, tuple[int, int | None]]:
+        """(min, max) rows per expected language, over all splits, for validation."""
+        return {lang: (self.min_rows, self.max_rows) for lang in self.expected_languages(settings)}
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
         """Read the fetched packages under ``raw_dir`` and write ``out_dir/<split>.parquet``.

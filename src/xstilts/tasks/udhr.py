@@ -144,6 +144,10 @@ class UdhrTask(Task):
         "dev_fraction": 0.3,
     }
 
+    def expected_languages(self, settings: dict[str, Any]) -> tuple[str, ...]:
+        """The bitext languages (English is every pair's other side, never a row's language)."""
+        return tuple(lang for lang in super().expected_languages(settings) if lang != "en")
+
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
         p = splits.resolve_params(self.name, params, self.defaults)
         seed = p["seed"]

@@ -119,7 +119,7 @@ def _rows(features: datasets.Dataset, indices: list[int]) -> list[dict]:
 class _Loop:
     """The state of one training run; :func:`train_tasks` is its public face."""
 
-    def __init__(self, model, data, cfg, seed, sampling, checkpoint_dir) -> None:
+    def __init__(self, model, data, cfg, seed, sampling, checkpoint_dir, evaluations=None) -> None:
         self.data = {d.task: d for d in data}
         self.tasks = [d.task for d in data]
         self.cfg = cfg
@@ -142,6 +142,8 @@ class _Loop:
         task_lengths = {t: self.families[t].lengths(self.data[t].train) for t in self.tasks}
         self.sampler = MultiTaskSampler(task_lengths, cfg.batch_size * self.world, seed, sampling)
         self.total_steps = max(1, math.ceil(self.sampler.batches_per_epoch() * cfg.epochs / cfg.grad_accum))
+        # evaluations: that many, evenly over the schedule (tuning trials compare at equal fractions of it)
+        self.eval_every = cfg.eval_every if evaluations is None else max(1, math.ceil(self.total_steps / evaluations))
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.01)
         self.scheduler = get_linear_schedule_with_warmup(
             optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
@@ -189,25 +191,34 @@ class _Loop:
         return {f"{t}_train_loss": float(both[0, i] / both[1, i]) for i, t in enumerate(self.tasks) if both[1, i] > 0}
 
     def dev_scores(self) -> dict[str, float]:
-        """Each task's dev main metric, computed by the main process and sent to the others."""
+        """Each task's dev main metric, computed by the main process and sent to the others.
+
+        Evaluation leaves the RNG as it found it (a DataLoader draws its base seed from it), so the training
+        that follows does not depend on how often it evaluates (``eval_every``, ``evaluations``)."""
         scores: dict[str, float] = {}
-        if self.accelerator.is_main_process:
-            for t in self.with_dev:
-                d = self.data[t]
-                result = evaluate(
-                    self.unwrapped,
-                    t,
-                    d.dev_examples,
-                    d.dev,
-                    d.collator,
-                    2 * self.cfg.batch_size,
-                    self.bf16,
-                    allow_no_answer=d.allow_no_answer,
-                )
-                value = result.score()[self.metrics[t]]
-                scores[t] = -math.inf if math.isnan(value) else value
+        with torch.random.fork_rng(devices=[]):
+            if self.accelerator.is_main_process:
+                scores = self._main_dev_scores()
         if self.world > 1:
             scores = broadcast_object_list([scores])[0]
+        return scores
+
+    def _main_dev_scores(self) -> dict[str, float]:
+        scores: dict[str, float] = {}
+        for t in self.with_dev:
+            d = self.data[t]
+            result = evaluate(
+                self.unwrapped,
+                t,
+                d.dev_examples,
+                d.dev,
+                d.collator,
+                2 * self.cfg.batch_size,
+                self.bf16,
+                allow_no_answer=d.allow_no_answer,
+            )
+            value = result.score()[self.metrics[t]]
+            scores[t] = -math.inf if math.isnan(value) else value
         return scores
 
     def evaluate_and_choose(self, on_eval: Callable[[int, dict[str, float]], None]) -> None:
@@ -302,7 +313,7 @@ class _Loop:
             self.step += 1
             if self.accelerator.is_main_process:
                 on_step(self.step, float(np.mean(losses)))
-            if self.step % self.cfg.eval_every == 0 or self.step == self.total_steps:
+            if self.step % self.eval_every == 0 or self.step == self.total_steps:
                 self.evaluate_and_choose(on_eval)
                 if self.checkpoint_dir is not None:
                     self.save()
@@ -336,6 +347,7 @@ def train_tasks(
     on_eval: Callable[[int, dict[str, float]], None] = lambda step, metrics: None,
     on_step: Callable[[int, float], None] = lambda step, loss: None,
     checkpoint_dir: Path | None = None,
+    evaluations: int | None = None,
 ) -> MultiTaskResult:
     """Train ``model``'s heads for ``data``'s tasks and the shared encoder; leaves the best dev weights in ``model``.
 
@@ -343,9 +355,10 @@ def train_tasks(
     ``dev_main_metric_mean``. Without dev rows in any task there is no checkpoint choice and no early stopping:
     the last weights stay and the score is nan. ``checkpoint_dir``: write a checkpoint at every evaluation and
     resume from the newest one found there. Under DDP the best weights are loaded on the main process only.
+    ``evaluations``: evaluate that many times, evenly spaced over the schedule, instead of every ``eval_every``.
     """
     _check(model, data)
-    loop = _Loop(model, list(data), cfg, seed, sampling or SamplingConfig(), checkpoint_dir)
+    loop = _Loop(model, list(data), cfg, seed, sampling or SamplingConfig(), checkpoint_dir, evaluations)
     with cpu_dropout(model) if loop.accelerator.device.type == "cpu" else nullcontext():
         return loop.run(on_eval, on_step)
 

@@ -1,0 +1,206 @@
+"""The study: its name and storage, trial 0, orphaned trials, and trials handed out up to ``n_trials``.
+
+Workers on one machine share a journal file (Optuna's ``JournalFileBackend``; SQLite is unsafe for parallel
+writers). A lock file next to it makes "count the trials, then ask for one" atomic, so several workers end with
+exactly ``n_trials`` finished trials. ``tune.storage`` may instead name an RDB URL (PostgreSQL) for workers on
+several machines; there the count is not locked, and a worker may run one trial past the cap.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import TrialState
+
+from xstilts.errors import XstiltsError
+from xstilts.params import Params, TuneParams
+from xstilts.paths import prepared_dir, repo_root
+from xstilts.training import checkpoint
+
+if TYPE_CHECKING:
+    from xstilts.pipeline.phases import RunPlan
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+WORKER_ATTR, REASON_ATTR, UNTUNED_ATTR = "worker", "fail_reason", "untuned"
+RUN_ATTR = "mlflow_run_id"  # the study's parent MLflow run, shared by every worker
+
+
+def search_space(tune: TuneParams) -> dict[str, Any]:
+    return {"lr": {**tune.lr.model_dump(), "log": True}, "epochs": tune.epochs.model_dump()}
+
+
+def budget(tune: TuneParams) -> dict[str, Any]:
+    """Everything but the space that decides a study's result (``n_trials`` included)."""
+    return tune.model_dump(include={"n_trials", "sampler", "grid", "pruner", "evaluations", "warmup_evaluations",
+                                    "startup_trials", "train_rows", "dev_rows"})  # fmt: skip
+
+
+def study_key(plan: RunPlan, tune: TuneParams) -> str:
+    """A hash of the space, the budget (but ``n_trials``: more trials continue a study), the seed, the untuned
+    settings, the encoder and the data files: equal keys mean the same study."""
+    config = {
+        "tasks": [t.name for t in plan.tasks],
+        "space": search_space(tune),
+        "budget": {k: v for k, v in budget(tune).items() if k != "n_trials"},
+        "seed": plan.params.seed,
+        "encoder": plan.encoder,
+        "cfg": plan.cfg.model_dump(),
+    }
+    return checkpoint.config_hash(config, sorted({prepared_dir(t.name) for t in plan.tasks}))
+
+
+def journal_path(study_name: str) -> Path:
+    return repo_root() / "tuning" / "studies" / f"{study_name}.journal"
+
+
+def open_storage(tune: TuneParams, study_name: str) -> optuna.storages.BaseStorage:
+    """The journal file (default) or the RDB at ``tune.storage``; an unreachable one fails in one sentence."""
+    if tune.storage is None:
+        path = journal_path(study_name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backend = optuna.storages.journal.JournalFileBackend(str(path))
+        return optuna.storages.JournalStorage(backend)
+    try:
+        return optuna.storages.RDBStorage(tune.storage)
+    except ModuleNotFoundError as exc:
+        raise XstiltsError(
+            f"tune.storage needs the {exc.name} driver; `pip install -e '.[postgres]'` (or set tune.storage: null "
+            "for a local journal file)."
+        ) from exc
+    except Exception as exc:  # SQLAlchemy's errors for a bad URL or a server that does not answer
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise XstiltsError(
+            f"tune.storage {_safe(tune.storage)} cannot be reached ({type(exc).__name__}: {first}); start the "
+            "database, or set tune.storage: null for a local journal file."
+        ) from exc
+
+
+def _safe(url: str) -> str:
+    """The URL without its password."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest and ":" in rest.split("@", 1)[0]:
+        user = rest.split("@", 1)[0].split(":", 1)[0]
+        rest = f"{user}:***@{rest.split('@', 1)[1]}"
+    return f"{scheme}{sep}{rest}"
+
+
+class _Grid(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, without its ``study.stop()`` once the grid is done (that works only inside
+    ``study.optimize``; :func:`next_trial` stops at ``n_trials``, and past the grid the sampler repeats it)."""
+
+    def after_trial(self, study, trial, state, values) -> None:  # noqa: ANN001
+        return None
+
+
+def make_sampler(tune: TuneParams, seed: int) -> optuna.samplers.BaseSampler:
+    if tune.sampler == "grid":
+        return _Grid(tune.grid.model_dump(), seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def make_pruner(tune: TuneParams) -> optuna.pruners.BasePruner:
+    if tune.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=tune.startup_trials, n_warmup_steps=tune.warmup_evaluations)
+    if tune.pruner == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, tune.warmup_evaluations))
+    return optuna.pruners.NopPruner()
+
+
+def untuned_values(plan: RunPlan, tune: TuneParams) -> dict[str, float]:
+    """Trial 0: phase 2's own lr and epochs; integer epochs in the space need an integer here."""
+    epochs = plan.cfg.epochs
+    if tune.epochs.step is not None and not float(epochs).is_integer():
+        raise XstiltsError(
+            f"intermediate epochs for {plan.out_name} is {epochs}, not an integer, so trial 0 (the untuned "
+            "setting) cannot be drawn from integer epochs; set tune.epochs.step: null (continuous)."
+        )
+    return {"lr": plan.cfg.lr, "epochs": int(epochs) if tune.epochs.step is not None else float(epochs)}
+
+
+def open_study(plan: RunPlan, params: Params) -> tuple[optuna.Study, str]:
+    """Create or load the study of ``plan`` (trial 0 enqueued once); returns it and its name."""
+    tune = params.tune
+    name = f"{plan.out_name}-{study_key(plan, tune)}"
+    storage = open_storage(tune, name)
+    with locked(tune, name):
+        study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            direction="maximize",
+            sampler=make_sampler(tune, params.seed),
+            pruner=make_pruner(tune),
+            load_if_exists=True,
+        )
+        if not study.get_trials(deepcopy=False):
+            study.enqueue_trial(untuned_values(plan, tune), user_attrs={UNTUNED_ATTR: True})
+    return study, name
+
+
+@contextmanager
+def locked(tune: TuneParams, study_name: str) -> Iterator[None]:
+    """An exclusive lock next to the journal file (no lock for an RDB)."""
+    if tune.storage is not None:
+        yield
+        return
+    with open(journal_path(study_name).with_suffix(".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def fail_orphans(study: optuna.Study) -> list[int]:
+    """Mark FAIL (with a reason) the RUNNING trials whose worker, on this machine, has died; their numbers."""
+    host = socket.gethostname()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        their_host, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).partition(":")
+        if their_host != host or not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        reason = f"its worker (pid {pid}) died mid-trial; not counted"
+        study._storage.set_trial_user_attr(trial._trial_id, REASON_ATTR, reason)
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        failed.append(trial.number)
+    return failed
+
+
+def next_trial(study: optuna.Study, tune: TuneParams, study_name: str) -> optuna.Trial | None:
+    """A new trial (trial 0 first), or None once the finished and running trials reach ``n_trials``."""
+    with locked(tune, study_name):
+        fail_orphans(study)
+        states = (*FINISHED, TrialState.RUNNING)
+        if len(study.get_trials(deepcopy=False, states=states)) >= tune.n_trials:
+            return None
+        trial = study.ask()
+        trial.set_user_attr(WORKER_ATTR, worker_id())
+        return trial
+
+
+def counts(study: optuna.Study) -> dict[str, int]:
+    """Trials by state (COMPLETE, PRUNED, FAIL, and RUNNING or WAITING ones if any)."""
+    found = {s.name: 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    for trial in study.get_trials(deepcopy=False):
+        found[trial.state.name] = found.get(trial.state.name, 0) + 1
+    return found
