@@ -80,6 +80,11 @@ def test_a_study_logs_a_parent_run_and_one_child_per_trial(project):
         float(result["epochs"]),
     )
     assert trained.data.tags["tuning_study"] == result["study"]
+    # whatever the file holds (here values no trial had, so they cannot be the untuned ones by chance)
+    (project / "tuning/vitaminc.yaml").write_text(yaml.safe_dump({**written, "lr": 7.7e-4, "epochs": 3}))
+    run_intermediate("vitaminc")
+    again = _runs("intermediate")[-1]
+    assert (again.data.params["lr"], again.data.params["epochs"]) == ("0.00077", "3.0")
 
     # a result for other settings (a changed search space) is refused, and so is a missing one
     _tune(project, lr={"low": 2e-4, "high": 3e-3})
@@ -116,6 +121,17 @@ def test_the_same_seed_picks_the_same_values_twice(project, tmp_path):
     (project / "tuning").rename(tmp_path / "once")  # the journal too: the second study starts afresh
     run_tune("vitaminc")
     assert (project / "tuning/vitaminc.yaml").read_bytes() == once
+
+
+def test_more_trials_continue_the_study_with_new_points(project):
+    """A rerun with more trials adds to the same study (one parent run) and does not repeat earlier points."""
+    _tune(project, n_trials=3)
+    run_tune("vitaminc")
+    result = run_tune("vitaminc", n_trials=5)
+    assert result["trials"] == {"COMPLETE": 5, "PRUNED": 0, "FAIL": 0}
+    points = [(c.data.params["lr"], c.data.params["epochs"]) for c in _runs("tune-trial")]
+    assert len(points) == len(set(points)) == 5
+    assert len(_runs("tune")) == 1
 
 
 def _command(project: Path, store: str, *extra: str) -> tuple[list[str], dict]:

@@ -103,8 +103,8 @@ class LrRange(_Strict):
 class EpochRange(_Strict):
     """The epoch counts a study draws from: integers low..high (step 1), or continuous with ``step: null``."""
 
-    low: float = Field(default=1, gt=0)
-    high: float = Field(default=4, gt=0)
+    low: float = Field(default=1.0, gt=0)  # floats, like validated values (1 -> 1.0): the study key hashes them
+    high: float = Field(default=4.0, gt=0)
     step: int | None = Field(default=1, gt=0)
 
     @model_validator(mode="after")

@@ -125,7 +125,11 @@ def plan_run(phase: str, task_spec: str, init: str, params: Params, tuned: bool 
 
         untuned = RunPlan(phase, role, init, tasks, out_name, encoder, intermediate, cfg, params, Path())
         result = read_result(out_name, study_key(untuned, params.tune))
-        cfg, study = cfg.model_copy(update={"lr": result["lr"], "epochs": result["epochs"]}), result["study"]
+        try:
+            cfg = type(cfg).model_validate({**cfg.model_dump(), "lr": result["lr"], "epochs": result["epochs"]})
+        except ValueError as exc:
+            raise XstiltsError(f"tuning/{out_name}.yaml holds an lr or epochs phase 2 cannot use ({exc}).") from exc
+        study = result["study"]
     key = _checkpoint_key(phase, out_name, tasks, encoder, cfg, params)
     folder = checkpoint.checkpoint_dir(phase, out_name, key)
     return RunPlan(phase, role, init, tasks, out_name, encoder, intermediate, cfg, params, folder, study)

@@ -125,7 +125,11 @@ def untuned_values(plan: RunPlan, tune: TuneParams) -> dict[str, float]:
 
 
 def open_study(plan: RunPlan, params: Params) -> tuple[optuna.Study, str]:
-    """Create or load the study of ``plan`` (trial 0 enqueued once); returns it and its name."""
+    """Create or load the study of ``plan`` (trial 0 enqueued once); returns it and its name.
+
+    The sampler's seed is ``seed`` plus the number of trials the study already holds, so a fresh study is
+    reproducible and a continued one (more trials, or after a kill) draws new points instead of repeating the
+    first run's; a worker joining others at work adds its process id (parallel runs are not reproducible)."""
     tune = params.tune
     name = f"{plan.out_name}-{study_key(plan, tune)}"
     storage = open_storage(tune, name)
@@ -134,11 +138,14 @@ def open_study(plan: RunPlan, params: Params) -> tuple[optuna.Study, str]:
             study_name=name,
             storage=storage,
             direction="maximize",
-            sampler=make_sampler(tune, params.seed),
             pruner=make_pruner(tune),
             load_if_exists=True,
         )
-        if not study.get_trials(deepcopy=False):
+        fail_orphans(study)
+        trials = study.get_trials(deepcopy=False)
+        busy = any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
+        study.sampler = make_sampler(tune, params.seed + len(trials) + (os.getpid() if busy else 0))
+        if not trials:
             study.enqueue_trial(untuned_values(plan, tune), user_attrs={UNTUNED_ATTR: True})
     return study, name
 
