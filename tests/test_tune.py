@@ -123,6 +123,24 @@ def test_the_same_seed_picks_the_same_values_twice(project, tmp_path):
     assert (project / "tuning/vitaminc.yaml").read_bytes() == once
 
 
+def test_the_study_key_follows_the_datas_contents_not_its_file_times(project):
+    from xstilts.params import load_params
+    from xstilts.pipeline.phases import plan_run
+    from xstilts.tuning.study import study_key
+
+    def key() -> str:
+        params = load_params()
+        return study_key(plan_run("intermediate", "vitaminc", "none", params, tuned=False), params.tune)
+
+    _tune(project)
+    before = key()
+    for path in (project / "data/prepared/vitaminc").iterdir():
+        os.utime(path, (1, 1))  # another clone: same bytes, other modification times
+    assert key() == before
+    write_unseen_dev_vitaminc(project, train_pairs=15)
+    assert key() != before
+
+
 def test_more_trials_continue_the_study_with_new_points(project):
     """A rerun with more trials adds to the same study (one parent run) and does not repeat earlier points."""
     _tune(project, n_trials=3)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
+from xstilts.digest import fingerprint
 from xstilts.errors import XstiltsError
 from xstilts.params import Params, TuneParams
 from xstilts.paths import prepared_dir, repo_root
@@ -44,7 +45,8 @@ def budget(tune: TuneParams) -> dict[str, Any]:
 
 def study_key(plan: RunPlan, tune: TuneParams) -> str:
     """A hash of the space, the budget (but ``n_trials``: more trials continue a study), the seed, the untuned
-    settings, the encoder and the data files: equal keys mean the same study."""
+    settings, the encoder and the data's contents: equal keys mean the same study, on any machine (so
+    ``tuning/<task>.yaml``, which names the study, is the same file for the same inputs)."""
     config = {
         "tasks": [t.name for t in plan.tasks],
         "space": search_space(tune),
@@ -52,8 +54,9 @@ def study_key(plan: RunPlan, tune: TuneParams) -> str:
         "seed": plan.params.seed,
         "encoder": plan.encoder,
         "cfg": plan.cfg.model_dump(),
+        "data": {t.name: fingerprint(prepared_dir(t.name)) for t in plan.tasks},
     }
-    return checkpoint.config_hash(config, sorted({prepared_dir(t.name) for t in plan.tasks}))
+    return checkpoint.config_hash(config)
 
 
 def journal_path(study_name: str) -> Path:
