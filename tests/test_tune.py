@@ -126,7 +126,7 @@ def test_the_same_seed_picks_the_same_values_twice(project, tmp_path):
 def test_the_study_key_follows_the_datas_contents_not_its_file_times(project):
     from xstilts.params import load_params
     from xstilts.pipeline.phases import plan_run
-    from xstilts.tuning.study import study_key
+    from xstilts.tuning.key import study_key
 
     def key() -> str:
         params = load_params()

@@ -127,7 +127,7 @@ def tuning_text(specs: list[str]) -> str:
     """Per tuned task: untuned vs tuned lr and epochs, their dev values, and the trials by state."""
     import yaml
 
-    from xstilts.tuning.results import result_path
+    from xstilts.tuning.key import result_path
 
     lines = ["Tuning (Optuna; dev values on each study's own subset of rows):"]
     for spec in specs:

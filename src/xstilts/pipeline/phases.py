@@ -120,8 +120,7 @@ def plan_run(phase: str, task_spec: str, init: str, params: Params, tuned: bool 
         require_validated(name, prepared_dir(name))  # no training on data that failed (or missed) validation
     study = None
     if tuned and phase == "intermediate" and out_name in _tuned_names(params):
-        from xstilts.tuning.results import read_result  # optuna loads only for tuned tasks
-        from xstilts.tuning.study import study_key
+        from xstilts.tuning.key import read_result, study_key
 
         untuned = RunPlan(phase, role, init, tasks, out_name, encoder, intermediate, cfg, params, Path())
         result = read_result(out_name, study_key(untuned, params.tune))

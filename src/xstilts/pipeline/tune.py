@@ -19,7 +19,7 @@ from xstilts.params import Params, TuneParams, load_params
 from xstilts.pipeline.phases import plan_run
 from xstilts.pipeline.runs import NO_INIT
 from xstilts.tracking import Tag, configure, log_settings, phase_run, temporary_environ
-from xstilts.tuning import objective, results
+from xstilts.tuning import key, objective, results
 from xstilts.tuning import study as studies
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -79,7 +79,7 @@ def run_tune(task_spec: str, n_trials: int | None = None, params: Params | None 
 
 def _tune(plan, params: Params, study: optuna.Study, name: str) -> dict[str, Any] | None:
     tune = params.tune
-    space, budget = studies.search_space(tune), studies.budget(tune)
+    space, budget = key.search_space(tune), key.budget(tune)
     log_settings(params, {"space": space, "storage": tune.storage or "journal"}, {"n_trials": str(tune.n_trials)})
     data = objective.study_data(plan, tune)
     while (trial := studies.next_trial(study, tune, name)) is not None:
@@ -91,7 +91,7 @@ def _tune(plan, params: Params, study: optuna.Study, name: str) -> dict[str, Any
         metric = (
             f"dev {data.key} (best evaluation, {tune.train_rows or 'all'} train / {tune.dev_rows or 'all'} dev rows)"
         )
-        result = results.summary(study, name, studies.study_key(plan, tune), space, budget, metric)
+        result = results.summary(study, name, key.study_key(plan, tune), space, budget, metric)
         path = results.write_result(plan.out_name, result)
         print(f"[tune {plan.out_name}] lr {result['lr']:.3g}, epochs {result['epochs']}: dev {result['value']} "
               f"(untuned: {result['untuned']['value']}) -> {path}", flush=True)  # fmt: skip

@@ -13,11 +13,7 @@ import yaml
 
 from xstilts.atomic import write_text_atomic
 from xstilts.errors import XstiltsError
-from xstilts.paths import repo_root
-
-
-def result_path(out_name: str) -> Path:
-    return repo_root() / "tuning" / f"{out_name}.yaml"
+from xstilts.tuning.key import result_path
 
 
 def untuned_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
@@ -65,24 +61,6 @@ def write_result(out_name: str, result: dict[str, Any]) -> Path:
     path = result_path(out_name)
     write_text_atomic(path, yaml.safe_dump(result, sort_keys=True))
     return path
-
-
-def read_result(out_name: str, key: str) -> dict[str, Any]:
-    """``tuning/<task>.yaml`` for the current settings; fails when missing, unreadable, or tuned for others."""
-    path = result_path(out_name)
-    fix = f"run `dvc repro tune-{out_name}` (or `xstilts tune --task {out_name}`)"
-    if not path.exists():
-        raise XstiltsError(f"{out_name} is in tune.tasks but {path} does not exist; {fix} first.")
-    try:
-        result = yaml.safe_load(path.read_text())
-        ok = isinstance(result, dict) and {"lr", "epochs", "key", "study"} <= set(result)
-    except (OSError, yaml.YAMLError):
-        ok = False
-    if not ok:
-        raise XstiltsError(f"{path} is not a tuning result; {fix}.")
-    if result["key"] != key:
-        raise XstiltsError(f"{path} was tuned for other settings (study {result['study']}); {fix}.")
-    return result
 
 
 def save_plots(study: optuna.Study, folder: Path) -> list[Path]:

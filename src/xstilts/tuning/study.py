@@ -14,16 +14,15 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import TrialState
 
-from xstilts.digest import fingerprint
 from xstilts.errors import XstiltsError
 from xstilts.params import Params, TuneParams
-from xstilts.paths import prepared_dir, repo_root
-from xstilts.training import checkpoint
+from xstilts.paths import repo_root
+from xstilts.tuning.key import study_key
 
 if TYPE_CHECKING:
     from xstilts.pipeline.phases import RunPlan
@@ -31,32 +30,6 @@ if TYPE_CHECKING:
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 WORKER_ATTR, REASON_ATTR, UNTUNED_ATTR = "worker", "fail_reason", "untuned"
 RUN_ATTR = "mlflow_run_id"  # the study's parent MLflow run, shared by every worker
-
-
-def search_space(tune: TuneParams) -> dict[str, Any]:
-    return {"lr": {**tune.lr.model_dump(), "log": True}, "epochs": tune.epochs.model_dump()}
-
-
-def budget(tune: TuneParams) -> dict[str, Any]:
-    """Everything but the space that decides a study's result (``n_trials`` included)."""
-    return tune.model_dump(include={"n_trials", "sampler", "grid", "pruner", "evaluations", "warmup_evaluations",
-                                    "startup_trials", "train_rows", "dev_rows"})  # fmt: skip
-
-
-def study_key(plan: RunPlan, tune: TuneParams) -> str:
-    """A hash of the space, the budget (but ``n_trials``: more trials continue a study), the seed, the untuned
-    settings, the encoder and the data's contents: equal keys mean the same study, on any machine (so
-    ``tuning/<task>.yaml``, which names the study, is the same file for the same inputs)."""
-    config = {
-        "tasks": [t.name for t in plan.tasks],
-        "space": search_space(tune),
-        "budget": {k: v for k, v in budget(tune).items() if k != "n_trials"},
-        "seed": plan.params.seed,
-        "encoder": plan.encoder,
-        "cfg": plan.cfg.model_dump(),
-        "data": {t.name: fingerprint(prepared_dir(t.name)) for t in plan.tasks},
-    }
-    return checkpoint.config_hash(config)
 
 
 def journal_path(study_name: str) -> Path:
