@@ -12,6 +12,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ from xstilts.errors import XstiltsError
 DEFAULT_SEED = 13
 
 SPLITS = ("train", "dev", "test")  # every prepared task has these three, in this order
+SIZES: dict[str, int | None] = {f"{s}_size": None for s in SPLITS}  # <split>_size parameters: None keeps all rows
+FRACTIONS: dict[str, float] = {"dev_fraction": 0.1, "test_fraction": 0.1}  # hash-split shares of dev and test
+SPLIT_DEFAULTS: dict[str, Any] = {"seed": DEFAULT_SEED, **FRACTIONS, **SIZES}  # a task that hash-splits its rows
 
 
 def unit_hash(key: str, seed: int) -> float:
@@ -91,6 +95,34 @@ def check_fractions(task: str, params: Mapping[str, Any]) -> tuple[float, float]
     if dev + test >= 1:
         raise XstiltsError(f"Data parameters dev_fraction + test_fraction for task {task} must be below 1.")
     return dev, test
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """A task's data parameters (defaults filled in) and the split settings among them, checked."""
+
+    params: dict[str, Any]
+    seed: int
+    sizes: dict[str, int | None]  # for each split that has a ``<split>_size`` parameter
+    dev_fraction: float  # 0.0 where the task takes no such parameter (test_fraction likewise)
+    test_fraction: float
+
+    @classmethod
+    def check(cls, task: str, params: dict[str, Any]) -> SplitSettings:
+        """Check the sizes, then the fractions, of parameters already resolved (:func:`resolve_params`)."""
+        sizes = check_sizes(task, params, [s for s in SPLITS if f"{s}_size" in params])
+        if "test_fraction" in params:
+            dev, test = check_fractions(task, params)
+        elif "dev_fraction" in params:
+            dev, test = check_fraction(task, "dev_fraction", params["dev_fraction"]), 0.0
+        else:
+            dev, test = 0.0, 0.0
+        return cls(params, params["seed"], sizes, dev, test)
+
+
+def resolve_splits(task: str, params: Mapping[str, Any] | None, defaults: Mapping[str, Any]) -> SplitSettings:
+    """:func:`resolve_params`, then :meth:`SplitSettings.check`: the prologue of every task's ``prepare``."""
+    return SplitSettings.check(task, resolve_params(task, params, defaults))
 
 
 class UnionFind:

@@ -87,6 +87,16 @@ class HubTask(Task):
     stand_in: ClassVar[str] = ""  # the offline task to use instead (the same name when both sources exist)
     stand_in_kind: ClassVar[str] = ""  # what the stand-in is, e.g. "3-way NLI"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in vars(cls) and not cls.stands_for:
+            cls.stands_for = cls.paper_task()
+
+    @classmethod
+    def paper_task(cls) -> str:
+        """What a task that sets no ``stands_for`` stands for: the paper's task itself, its :attr:`display`."""
+        return cls.display
+
     @classmethod
     def needs_hub(cls) -> str:
         """The sentence (without its full stop) every failure to reach this task's source starts with."""
@@ -99,8 +109,18 @@ SOURCES = ("offline", "hub")
 _REGISTRY: dict[str, dict[str, type[Task]]] = {source: {} for source in SOURCES}
 
 
+def prose(doc: str | None, *more: str) -> str:
+    """A docstring as one line, its white space folded to single spaces, with ``more`` text after it."""
+    return " ".join([*(doc or "").split(), *more])
+
+
 def register(cls: type[Task]) -> type[Task]:
-    """Class decorator: add a task to the registry of its source under ``cls.name``."""
+    """Class decorator: add a task to the registry of its source under ``cls.name``.
+
+    A task that sets no ``description`` of its own is described by its class docstring (:func:`prose`).
+    """
+    if "description" not in vars(cls) and cls.__doc__:
+        cls.description = prose(cls.__doc__)
     if cls.source not in _REGISTRY:
         raise ValueError(f"task {cls.name!r} has unknown source {cls.source!r}")
     if cls.name in _REGISTRY[cls.source]:

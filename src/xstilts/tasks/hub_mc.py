@@ -12,8 +12,8 @@ from typing import Any
 
 from xstilts.data.hub import HubSource
 from xstilts.errors import XstiltsError
-from xstilts.tasks.base import Family, Role, register
-from xstilts.tasks.hub import HubDatasetTask, Part
+from xstilts.tasks.base import Family, Role, prose, register
+from xstilts.tasks.hub import HubDatasetTask, Part, train_dev
 from xstilts.tasks.olmo_eval import hellaswag_clean
 
 HELLASWAG = HubSource("Rowan/hellaswag", "218ec52e09a7e7462a5400043bb9a69a41d06b76")
@@ -30,23 +30,30 @@ def _choices_row(context: str, question: str, choices: list[str], label: int, wh
 
 
 class _HubMultipleChoice(HubDatasetTask):
+    """Train and dev from the Hub; the stand-in is the offline task of the same name unless a task names another."""
+
     family = Family.MULTIPLE_CHOICE
     role = Role.INTERMEDIATE
     labels = ()  # the label is the index of the right choice
+    stand_in_kind = "commonsense multiple-choice"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.stand_in = cls.stand_in or cls.name
+        cls.description = prose(cls.__doc__, TRAIN_DEV)
 
 
 @register
 class HellaSwagHubTask(_HubMultipleChoice):
-    name, display, stands_for = "hellaswag", "HellaSwag", "HellaSwag"
+    """HellaSwag (Zellers et al., 2019) from Rowan/hellaswag: pick the right one of four endings; context is '<activity
+    label>: <ctx_a>', question ctx_b, choices the endings, cleaned as the offline task does; domain activitynet or
+    wikihow."""
+
+    name, display = "hellaswag", "HellaSwag"
     stand_in, stand_in_kind = "hellaswag", "commonsense completion"
     domain = "activitynet_wikihow"
     license = "MIT"
-    parts = {"train": (Part(HELLASWAG, "train"),), "dev": (Part(HELLASWAG, "validation"),)}
-    description = (
-        "HellaSwag (Zellers et al., 2019) from Rowan/hellaswag: pick the right one of four endings; context is "
-        "'<activity label>: <ctx_a>', question ctx_b, choices the endings, cleaned as the offline task does; "
-        "domain activitynet or wikihow. " + TRAIN_DEV
-    )
+    parts = train_dev(HELLASWAG)
 
     def convert(self, row: dict[str, Any], features: Any, part: Part) -> dict[str, Any] | None:
         if row.get("label") in ("", None):
@@ -62,16 +69,15 @@ class HellaSwagHubTask(_HubMultipleChoice):
 
 @register
 class CosmosQaTask(_HubMultipleChoice):
-    name, display, stands_for = "cosmosqa", "Cosmos QA", "Cosmos QA"
-    stand_in, stand_in_kind = "socialiqa", "commonsense multiple-choice"
+    """Cosmos QA (Huang et al., 2019) from allenai/cosmos_qa (the Hub's Parquet conversion): commonsense reading
+    comprehension on personal narratives; context the paragraph, question the question, choices answer0-answer3, label
+    the index of the right one."""
+
+    name, display = "cosmosqa", "Cosmos QA"
+    stand_in = "socialiqa"
     domain = "personal_narratives"
     license = "CC BY 4.0"
-    parts = {"train": (Part(COSMOSQA, "train"),), "dev": (Part(COSMOSQA, "validation"),)}
-    description = (
-        "Cosmos QA (Huang et al., 2019) from allenai/cosmos_qa (the Hub's Parquet conversion): commonsense "
-        "reading comprehension on personal narratives; context the paragraph, question the question, choices "
-        "answer0-answer3, label the index of the right one. " + TRAIN_DEV
-    )
+    parts = train_dev(COSMOSQA)
 
     def convert(self, row: dict[str, Any], features: Any, part: Part) -> dict[str, Any] | None:
         label = row.get("label")
@@ -86,15 +92,13 @@ class CosmosQaTask(_HubMultipleChoice):
 
 @register
 class CommonsenseQaHubTask(_HubMultipleChoice):
-    name, display, stands_for = "commonsenseqa", "CommonsenseQA", "CommonsenseQA"
-    stand_in, stand_in_kind = "commonsenseqa", "commonsense multiple-choice"
+    """CommonsenseQA (Talmor et al., 2019) from tau/commonsense_qa: five-way questions built from ConceptNet; context is
+    empty (there is none), choices the five answers A-E, label the index of answerKey."""
+
+    name, display = "commonsenseqa", "CommonsenseQA"
     domain = "conceptnet"
     license = "MIT"
-    parts = {"train": (Part(COMMONSENSEQA, "train"),), "dev": (Part(COMMONSENSEQA, "validation"),)}
-    description = (
-        "CommonsenseQA (Talmor et al., 2019) from tau/commonsense_qa: five-way questions built from ConceptNet; "
-        "context is empty (there is none), choices the five answers A-E, label the index of answerKey. " + TRAIN_DEV
-    )
+    parts = train_dev(COMMONSENSEQA)
 
     def convert(self, row: dict[str, Any], features: Any, part: Part) -> dict[str, Any] | None:
         if not row.get("answerKey"):
@@ -108,16 +112,13 @@ class CommonsenseQaHubTask(_HubMultipleChoice):
 
 @register
 class SocialIqaHubTask(_HubMultipleChoice):
+    """SocialIQA (Sap et al., 2019) from allenai/social_i_qa (the Hub's Parquet conversion): three-way questions about
+    people's motives and reactions in a situation (context); choices answerA-C, label the dataset's 1-3 minus one."""
+
     name, display, stands_for = "socialiqa", "SocialIQA", "Cosmos QA"
-    stand_in, stand_in_kind = "socialiqa", "commonsense multiple-choice"
     domain = "social"
     license = "CC BY 4.0"
-    parts = {"train": (Part(SOCIALIQA, "train"),), "dev": (Part(SOCIALIQA, "validation"),)}
-    description = (
-        "SocialIQA (Sap et al., 2019) from allenai/social_i_qa (the Hub's Parquet conversion): three-way "
-        "questions about people's motives and reactions in a situation (context); choices answerA-C, label the "
-        "dataset's 1-3 minus one. " + TRAIN_DEV
-    )
+    parts = train_dev(SOCIALIQA)
 
     def convert(self, row: dict[str, Any], features: Any, part: Part) -> dict[str, Any] | None:
         label = str(row.get("label", "")).strip()

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from xstilts.data.hub import HubSource
 from xstilts.errors import XstiltsError
 from xstilts.tasks.base import Family, Role, register
-from xstilts.tasks.hub import HubDatasetTask, Part, class_name
+from xstilts.tasks.hub import HubDatasetTask, Part, class_name, train_dev
 
 GLUE_REVISION = "4c50f6d2c71ecad30a90f5da22d5392673f3ab05"
 MNLI = HubSource("nyu-mll/glue", GLUE_REVISION, "mnli")
@@ -41,33 +41,40 @@ class _HubClassification(HubDatasetTask):
         return {"text_a": str(row[self.text_a]).strip(), "text_b": text_b, "label": label}
 
 
-@register
-class MnliTask(_HubClassification):
-    name, display, stands_for = "mnli", "MNLI", "MNLI"
+class _HubNli(_HubClassification):
+    """3-way NLI: premise and hypothesis; offline, VitaminC stands in."""
+
     stand_in, stand_in_kind = "vitaminc", "3-way NLI"
-    domain = "multi_genre"
     text_a, text_b = "premise", "hypothesis"
     labels = NLI_LABELS
+
+
+@register
+class MnliTask(_HubNli):
+    """MultiNLI (Williams et al., 2018) from nyu-mll/glue (config mnli) on the Hugging Face Hub: premise (text_a) and
+    hypothesis (text_b), labels entailment/neutral/contradiction. train is the Hub's train, dev the matched validation
+    set, test the mismatched validation set (the GLUE test labels are private)."""
+
+    name, display = "mnli", "MNLI"
+    domain = "multi_genre"
     license = "OANC (mostly free), CC BY-SA 3.0 and other terms for some genres (see the MultiNLI paper)"
     parts = {
         "train": (Part(MNLI, "train"),),
         "dev": (Part(MNLI, "validation_matched"),),
         "test": (Part(MNLI, "validation_mismatched"),),
     }
-    description = (
-        "MultiNLI (Williams et al., 2018) from nyu-mll/glue (config mnli) on the Hugging Face Hub: premise "
-        "(text_a) and hypothesis (text_b), labels entailment/neutral/contradiction. train is the Hub's train, "
-        "dev the matched validation set, test the mismatched validation set (the GLUE test labels are private)."
-    )
 
 
 @register
-class AnliTask(_HubClassification):
+class AnliTask(_HubNli):
+    """The paper's ANLI+ (Phang et al., 2020, after Nie et al., 2020): training on the union of SNLI (stanfordnlp/snli
+    train), MNLI (nyu-mll/glue mnli train) and the Adversarial NLI rounds 1-3 (facebook/anli train_r1-r3); dev and test
+    are ANLI's dev_r1-r3 and test_r1-r3, so the task is evaluated on adversarial rows only. Labels
+    entailment/neutral/contradiction; SNLI pairs without a gold label (-1) are left out. Ids name the source:
+    anli-snli-..., anli-mnli-..., anli-anli_r2-<uid>."""
+
     name, display, stands_for = "anli", "ANLI", "ANLI+ (SNLI + MNLI + ANLI rounds 1-3)"
-    stand_in, stand_in_kind = "vitaminc", "3-way NLI"
     domain = "nli"
-    text_a, text_b = "premise", "hypothesis"
-    labels = NLI_LABELS
     license = "CC BY-NC 4.0 (ANLI), CC BY-SA 4.0 (SNLI), MultiNLI's terms (MNLI)"
     parts = {
         "train": (
@@ -78,42 +85,33 @@ class AnliTask(_HubClassification):
         "dev": tuple(Part(ANLI, f"dev_{r}", tag=f"anli_{r}") for r in ROUNDS),
         "test": tuple(Part(ANLI, f"test_{r}", tag=f"anli_{r}") for r in ROUNDS),
     }
-    description = (
-        "The paper's ANLI+ (Phang et al., 2020, after Nie et al., 2020): training on the union of SNLI "
-        "(stanfordnlp/snli train), MNLI (nyu-mll/glue mnli train) and the Adversarial NLI rounds 1-3 "
-        "(facebook/anli train_r1-r3); dev and test are ANLI's dev_r1-r3 and test_r1-r3, so the task is "
-        "evaluated on adversarial rows only. Labels entailment/neutral/contradiction; SNLI pairs without a "
-        "gold label (-1) are left out. Ids name the source: anli-snli-..., anli-mnli-..., anli-anli_r2-<uid>."
-    )
 
 
 @register
 class QqpTask(_HubClassification):
-    name, display, stands_for = "qqp", "QQP", "QQP"
+    """Quora Question Pairs (GLUE) from nyu-mll/glue (config qqp): are two questions duplicates (text_a, text_b; labels
+    not_duplicate/duplicate). train and dev are the Hub's train and validation; test is empty (the GLUE test labels are
+    private)."""
+
+    name, display = "qqp", "QQP"
     stand_in, stand_in_kind = "mrpc", "paraphrase"
     domain = "quora"
     text_a, text_b = "question1", "question2"
     labels = ("not_duplicate", "duplicate")
     license = "Quora's terms of service (non-commercial research use)"
-    parts = {"train": (Part(QQP, "train"),), "dev": (Part(QQP, "validation"),)}
-    description = (
-        "Quora Question Pairs (GLUE) from nyu-mll/glue (config qqp): are two questions duplicates "
-        "(text_a, text_b; labels not_duplicate/duplicate). train and dev are the Hub's train and validation; "
-        "test is empty (the GLUE test labels are private)."
-    )
+    parts = train_dev(QQP)
 
 
 @register
 class Sst2HubTask(_HubClassification):
-    name, display, stands_for = "sst2", "SST-2", "SST-2"
+    """SST-2 (Socher et al., 2013; GLUE) from nyu-mll/glue (config sst2): binary sentiment of movie-review sentences and
+    phrases (text_a), labels negative/positive. train and dev are the Hub's train and validation; test is empty (private
+    GLUE labels). data.source: offline gives the offline sst2 instead."""
+
+    name, display = "sst2", "SST-2"
     stand_in, stand_in_kind = "sst2", "sentiment"
     domain = "movie_reviews"
     text_a = "sentence"
     labels = ("negative", "positive")  # as the offline sst2 task
     license = "not stated on the Hub (SST: see Socher et al., 2013)"
-    parts = {"train": (Part(SST2, "train"),), "dev": (Part(SST2, "validation"),)}
-    description = (
-        "SST-2 (Socher et al., 2013; GLUE) from nyu-mll/glue (config sst2): binary sentiment of movie-review "
-        "sentences and phrases (text_a), labels negative/positive. train and dev are the Hub's train and "
-        "validation; test is empty (private GLUE labels). data.source: offline gives the offline sst2 instead."
-    )
+    parts = train_dev(SST2)

@@ -11,7 +11,7 @@ from typing import Any
 from xstilts.data.hub import HubSource
 from xstilts.errors import XstiltsError
 from xstilts.tasks.base import Family, Role, register
-from xstilts.tasks.hub import HubDatasetTask, Part
+from xstilts.tasks.hub import HubDatasetTask, Part, train_dev
 
 SQUAD = HubSource("rajpurkar/squad", "7b6d24c440a36b6815f21b70d25016731768db1f", "plain_text")
 SQUAD_V2 = HubSource("rajpurkar/squad_v2", "d7df8e6afcfb0896687d1f6093694eeb7f7d9263", "squad_v2")
@@ -42,22 +42,20 @@ class _HubSquad(HubDatasetTask):
 
 @register
 class SquadTask(_HubSquad):
+    """SQuAD v1.1 (Rajpurkar et al., 2016) from rajpurkar/squad (config plain_text): questions on Wikipedia paragraphs
+    answered by a span; answers_text/answers_start hold every gold answer (one in train, up to several in validation).
+    train and dev are the Hub's train and validation; test is empty (hidden)."""
+
     name, display, stands_for = "squad", "SQuAD", "SQuAD v1.1"
-    parts = {"train": (Part(SQUAD, "train"),), "dev": (Part(SQUAD, "validation"),)}
-    description = (
-        "SQuAD v1.1 (Rajpurkar et al., 2016) from rajpurkar/squad (config plain_text): questions on Wikipedia "
-        "paragraphs answered by a span; answers_text/answers_start hold every gold answer (one in train, up to "
-        "several in validation). train and dev are the Hub's train and validation; test is empty (hidden)."
-    )
+    parts = train_dev(SQUAD)
 
 
 @register
 class SquadV2Task(_HubSquad):
-    name, display, stands_for = "squad_v2", "SQuAD 2.0", "SQuAD 2.0"
+    """SQuAD 2.0 (Rajpurkar et al., 2018) from rajpurkar/squad_v2: SQuAD v1.1 plus unanswerable questions, whose
+    answers_text and answers_start are empty lists. train and dev are the Hub's train and validation; test is empty
+    (hidden)."""
+
+    name, display = "squad_v2", "SQuAD 2.0"
     unanswerable = True
-    parts = {"train": (Part(SQUAD_V2, "train"),), "dev": (Part(SQUAD_V2, "validation"),)}
-    description = (
-        "SQuAD 2.0 (Rajpurkar et al., 2018) from rajpurkar/squad_v2: SQuAD v1.1 plus unanswerable questions, "
-        "whose answers_text and answers_start are empty lists. train and dev are the Hub's train and validation; "
-        "test is empty (hidden)."
-    )
+    parts = train_dev(SQUAD_V2)

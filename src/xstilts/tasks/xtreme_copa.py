@@ -18,17 +18,16 @@ SOCIAL_IQA = Pin("allenai/social_i_qa", "537a2ec8ec565adc0b70b70752893e59e024df2
 
 @register
 class CopaSiqaTask(XtremeHubTask):
+    """English training data for XCOPA: COPA train (aps/super_glue, config copa; premise -> context, cause/effect -> a
+    question, choice1/choice2) plus Social IQa train (allenai/social_i_qa; answerA-C, label '1'-'3' -> 0-2); dev is COPA
+    validation. Ids 'copa-<split>-<idx>' and 'siqa-<split>-<position>'."""
+
     name, display, family, role = "copa_siqa", "COPA + Social IQa", Family.MULTIPLE_CHOICE, Role.INTERMEDIATE
     stand_in, stand_in_kind = "socialiqa", "English commonsense multiple-choice"
     domain = "commonsense"
     pin = COPA
     stands_for = "XCOPA's English training data (COPA + SIQa, XTREME-R)"
     license = "COPA: BSD 2-Clause; Social IQa: CC BY 4.0"
-    description = (
-        "English training data for XCOPA: COPA train (aps/super_glue, config copa; premise -> context, cause/"
-        "effect -> a question, choice1/choice2) plus Social IQa train (allenai/social_i_qa; answerA-C, label "
-        "'1'-'3' -> 0-2); dev is COPA validation. Ids 'copa-<split>-<idx>' and 'siqa-<split>-<position>'."
-    )
 
     def parts(self) -> list[Part]:
         return [
@@ -48,19 +47,17 @@ class CopaSiqaTask(XtremeHubTask):
 
 @register
 class XcopaTask(XtremeHubTask):
+    """XCOPA causal commonsense reasoning in 11 languages (cambridgeltl/xcopa): validation -> dev, test -> test; premise
+    -> context, cause/effect -> an English question, [choice1, choice2], label 0/1. Trains on COPA + Social IQa
+    (train_from copa_siqa). Ids 'xcopa-<split>-<idx>', shared by translations."""
+
     name, display, family, role = "xcopa", "XCOPA", Family.MULTIPLE_CHOICE, Role.TARGET
     stand_in, stand_in_kind = "parsinlu_mc", "multilingual multiple-choice"
     languages = XCOPA_LANGUAGES
     train_from = "copa_siqa"
     domain = "commonsense"
     pin = Pin("cambridgeltl/xcopa", "042f78955ba48e6404616762fa6e05e839c3907a", "'Convert dataset to Parquet (#3)'")
-    stands_for = "XCOPA (XTREME-R)"
     license = "XCOPA: CC BY 4.0"
-    description = (
-        "XCOPA causal commonsense reasoning in 11 languages (cambridgeltl/xcopa): validation -> dev, test -> "
-        "test; premise -> context, cause/effect -> an English question, [choice1, choice2], label 0/1. Trains "
-        "on COPA + Social IQa (train_from copa_siqa). Ids 'xcopa-<split>-<idx>', shared by translations."
-    )
 
     def parts(self) -> list[Part]:
         return [(s, lang, h, lang) for s, h in (("dev", "validation"), ("test", "test")) for lang in self.languages]

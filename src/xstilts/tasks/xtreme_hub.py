@@ -55,12 +55,11 @@ class XtremeHubTask(HubTask):
     pin: ClassVar[Pin]
     domain: ClassVar[str] = ""
     sized: ClassVar[bool] = True  # <split>_size keeps that many ids per language (translations stay aligned)
-    defaults: ClassVar[dict[str, Any]] = {
-        "seed": splits.DEFAULT_SEED,
-        "train_size": None,
-        "dev_size": None,
-        "test_size": None,
-    }
+    defaults: ClassVar[dict[str, Any]] = {"seed": splits.DEFAULT_SEED, **splits.SIZES}
+
+    @classmethod
+    def paper_task(cls) -> str:
+        return f"{cls.display} (XTREME-R)"
 
     def parts(self) -> list[Part]:
         raise NotImplementedError
@@ -73,8 +72,8 @@ class XtremeHubTask(HubTask):
         return self.pin
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
-        p = splits.resolve_params(self.name, params, self.defaults)
-        sizes = splits.check_sizes(self.name, p) if self.sized else {}
+        s = splits.resolve_splits(self.name, params, self.defaults)
+        sizes = s.sizes if self.sized else {}
         rows: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
         for split, config, hub_split, language in self.parts():
             source = self.pin_for(language).source(config, self.display)
@@ -83,7 +82,7 @@ class XtremeHubTask(HubTask):
                 rows[row["split"]].append(row)  # a converter may move a row (TyDi QA's English dev)
         for split, size in sizes.items():
             if size is not None:
-                rows[split] = subsample(rows[split], size, p["seed"])
+                rows[split] = subsample(rows[split], size, s.seed)
         return splits.write_splits(Path(out_dir), self.schema, rows)
 
 

@@ -35,18 +35,16 @@ class _QaTask(XtremeHubTask):
 
 @register
 class XquadTask(_QaTask):
+    """XQuAD: 1,190 SQuAD v1.1 dev questions professionally translated into 10 languages (google/xquad, configs
+    'xquad.<lang>', one validation split -> test). Trains on SQuAD v1.1 (train_from squad). Ids 'xquad-<SQuAD id>',
+    shared by translations."""
+
     name, display = "xquad", "XQuAD"
     languages = XQUAD_LANGUAGES
     train_from = "squad"
     # the revision mteb's XQuADRetrieval task pins (without trust_remote_code, so no loading script)
     pin = Pin("google/xquad", "51adfef1c1287aab1d2d91b5bead9bcfb9c68583", "mteb XQuADRetrieval")
-    stands_for = "XQuAD (XTREME-R)"
     license = "XQuAD: CC BY-SA 4.0"
-    description = (
-        "XQuAD: 1,190 SQuAD v1.1 dev questions professionally translated into 10 languages (google/xquad, configs "
-        "'xquad.<lang>', one validation split -> test). Trains on SQuAD v1.1 (train_from squad). Ids "
-        "'xquad-<SQuAD id>', shared by translations."
-    )
 
     def parts(self) -> list[Part]:
         return [("test", f"xquad.{lang}", "validation", lang) for lang in self.languages]
@@ -54,17 +52,14 @@ class XquadTask(_QaTask):
 
 @register
 class MlqaTask(_QaTask):
+    """MLQA in 7 languages, question and context in the same language (facebook/mlqa, configs 'mlqa.<lang>.<lang>'):
+    validation -> dev, test -> test. Trains on SQuAD v1.1 (train_from squad). Ids 'mlqa-<id>'."""
+
     name, display = "mlqa", "MLQA"
     languages = MLQA_LANGUAGES
     train_from = "squad"
     pin = Pin("facebook/mlqa", None, "mteb pins 397ed406c1a7, a commit with a loading script datasets 5 cannot run")
-    stands_for = "MLQA (XTREME-R)"
     license = "MLQA: CC BY-SA 3.0"
-    description = (
-        "MLQA in 7 languages, question and context in the same language (facebook/mlqa, configs "
-        "'mlqa.<lang>.<lang>'): validation -> dev, test -> test. Trains on SQuAD v1.1 (train_from squad). "
-        "Ids 'mlqa-<id>'."
-    )
 
     def parts(self) -> list[Part]:
         pairs = (("dev", "validation"), ("test", "test"))
@@ -73,16 +68,14 @@ class MlqaTask(_QaTask):
 
 @register
 class TydiqaTask(_QaTask):
+    """TyDi QA gold-passage task (google-research-datasets/tydiqa, config secondary_task), language read from the id
+    prefix ('finnish-...'). English rows of train -> train, English rows of validation -> dev, the other 8 languages'
+    validation rows -> test (XTREME-R evaluates on the dev set). Ids 'tydiqa-<id>'."""
+
     name, display = "tydiqa", "TyDi QA-GoldP"
     languages = TYDIQA_LANGUAGES
     pin = Pin("google-research-datasets/tydiqa", None, "no commit of it was found in a public source")
-    stands_for = "TyDi QA-GoldP (XTREME-R)"
     license = "TyDi QA: Apache 2.0"
-    description = (
-        "TyDi QA gold-passage task (google-research-datasets/tydiqa, config secondary_task), language read from "
-        "the id prefix ('finnish-...'). English rows of train -> train, English rows of validation -> dev, the "
-        "other 8 languages' validation rows -> test (XTREME-R evaluates on the dev set). Ids 'tydiqa-<id>'."
-    )
 
     def parts(self) -> list[Part]:
         return [("train", "secondary_task", "train", ""), ("test", "secondary_task", "validation", "")]

@@ -9,7 +9,7 @@ from xstilts.data import google_releases as releases
 from xstilts.data import splits
 from xstilts.data.splits import SPLITS
 from xstilts.tasks import xtreme_convert as conv
-from xstilts.tasks.base import Family, HubTask, Role, register
+from xstilts.tasks.base import Family, HubTask, Role, prose, register
 from xstilts.tasks.xtreme_hub import XTREME, Part, XtremeHubTask
 
 # XTREME's 36 Tatoeba languages: ISO 639-1 -> the ISO 639-3 code in google/xtreme's config names. XTREME-R
@@ -28,18 +28,15 @@ MEWSLIX_LANGUAGES = ("ar", "de", "en", "es", "fa", "ja", "pl", "ro", "ta", "tr",
 
 @register
 class TatoebaTask(XtremeHubTask):
+    """Tatoeba sentence retrieval as XTREME prepared it (google/xtreme, configs 'tatoeba.<iso639-3>', one validation
+    split -> test): source_sentence -> text, its English target_sentence -> en_text. Ids 'tatoeba-<lang>-<position>'."""
+
     name, display, family, role = "tatoeba", "Tatoeba", Family.BITEXT, Role.RETRIEVAL
     stand_in, stand_in_kind = "udhr", "bitext retrieval (also libreoffice_help)"
     languages = tuple(TATOEBA_CODES)
     domain = "tatoeba"
     pin = XTREME
-    stands_for = "Tatoeba (XTREME-R)"
     license = "Tatoeba: CC BY 2.0 FR"
-    description = (
-        "Tatoeba sentence retrieval as XTREME prepared it (google/xtreme, configs 'tatoeba.<iso639-3>', one "
-        "validation split -> test): source_sentence -> text, its English target_sentence -> en_text. Ids "
-        "'tatoeba-<lang>-<position>'."
-    )
 
     def parts(self) -> list[Part]:
         return [("test", f"tatoeba.{code}", "validation", lang) for lang, code in TATOEBA_CODES.items()]
@@ -50,6 +47,11 @@ class TatoebaTask(XtremeHubTask):
 
 @register
 class BuccTask(XtremeHubTask):
+    """BUCC 2018 parallel-sentence mining, de/fr/ru/zh with English (google/xtreme, configs 'bucc18.<lang>'): validation
+    (the BUCC training set) -> dev, test (the sample set) -> test. That copy holds only the gold pairs, so each corpus
+    pair's pool is its gold sentences, without BUCC's unaligned distractors. Ids 'bucc-<lang>-en-<BUCC sentence id>';
+    gold_id links a sentence to its English translation."""
+
     name, display, family, role = "bucc", "BUCC 2018", Family.MINING, Role.RETRIEVAL
     stand_in, stand_in_kind = "udhr", "bitext retrieval (also libreoffice_help)"
     languages = BUCC_LANGUAGES
@@ -59,12 +61,6 @@ class BuccTask(XtremeHubTask):
     pin = XTREME
     stands_for = "BUCC 2018 bitext mining (XTREME)"
     license = "BUCC 2018 shared task data (comparable.limsi.fr): research use, see the task page"
-    description = (
-        "BUCC 2018 parallel-sentence mining, de/fr/ru/zh with English (google/xtreme, configs 'bucc18.<lang>'): "
-        "validation (the BUCC training set) -> dev, test (the sample set) -> test. That copy holds only the gold "
-        "pairs, so each corpus pair's pool is its gold sentences, without BUCC's unaligned distractors. Ids "
-        "'bucc-<lang>-en-<BUCC sentence id>'; gold_id links a sentence to its English translation."
-    )
 
     def parts(self) -> list[Part]:
         pairs = (("dev", "validation"), ("test", "test"))
@@ -89,16 +85,16 @@ class _ReleaseTask(HubTask):
 
 @register
 class LareqaTask(_ReleaseTask):
+    """LAReQA XQuAD-R: 1,190 questions x 11 languages ranked against every sentence of the XQuAD paragraphs in all 11
+    languages; a question's relevant candidates are its answer sentence in each language (mAP@20 in XTREME-R). From
+    {source} (xquad-r/<lang>.json). Test only; XTREME-R's retrieval fine-tuning on SQuAD v1.1 sentences is not built
+    here."""
+
     name, display = "lareqa", "LAReQA (XQuAD-R)"
     languages = releases.LAREQA_LANGUAGES
     stands_for = "LAReQA XQuAD-R (XTREME-R)"
     license = "XQuAD-R: CC BY-SA 4.0"
-    description = (
-        "LAReQA XQuAD-R: 1,190 questions x 11 languages ranked against every sentence of the XQuAD paragraphs "
-        "in all 11 languages; a question's relevant candidates are its answer sentence in each language (mAP@20 "
-        f"in XTREME-R). From {releases.LAREQA_SOURCE} (xquad-r/<lang>.json). Test only; XTREME-R's retrieval "
-        "fine-tuning on SQuAD v1.1 sentences is not built here."
-    )
+    description = prose(__doc__).format(source=releases.LAREQA_SOURCE)
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
         splits.resolve_params(self.name, params, {"seed": splits.DEFAULT_SEED})
@@ -109,17 +105,16 @@ class LareqaTask(_ReleaseTask):
 
 @register
 class MewslixTask(_ReleaseTask):
+    """Mewsli-X: link an entity mention to its WikiData entity by retrieving the entity's description. train/dev:
+    English Wikipedia mention-entity pairs, each split's pool its gold entities; test: WikiNews mentions in 11
+    languages against the 1,003,893-entity candidate set. From {source} (md5-checked) after Google's get-mewsli-x.sh
+    restored the WikiNews text; the files are read from data/raw/google/mewsli-x/."""
+
     name, display = "mewslix", "Mewsli-X"
     languages = MEWSLIX_LANGUAGES
     stands_for = "Mewsli-X entity retrieval (XTREME-R)"
     license = "Mewsli-X: CC BY 4.0 (WikiNews text CC BY 2.5, Wikipedia CC BY-SA 3.0)"
-    description = (
-        "Mewsli-X: link an entity mention to its WikiData entity by retrieving the entity's description. train/"
-        "dev: English Wikipedia mention-entity pairs, each split's pool its gold entities; test: WikiNews "
-        "mentions in 11 languages against the 1,003,893-entity candidate set. From "
-        f"{releases.MEWSLIX_SOURCE} (md5-checked) after Google's get-mewsli-x.sh restored the WikiNews text; the "
-        "files are read from data/raw/google/mewsli-x/."
-    )
+    description = prose(__doc__).format(source=releases.MEWSLIX_SOURCE)
 
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
         splits.resolve_params(self.name, params, {"seed": splits.DEFAULT_SEED})

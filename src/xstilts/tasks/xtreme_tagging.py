@@ -34,19 +34,17 @@ EVAL = (("dev", "validation"), ("test", "test"))
 
 @register
 class UdposTask(XtremeHubTask):
+    """Universal Dependencies v2.5 POS tags as XTREME prepared them (google/xtreme, configs 'udpos.<Language>'): tokens
+    and 17 UPOS tags (ClassLabel pos_tags). Trains on its own English train split; dev/test in every language. Ids
+    'udpos-<lang>-<split>-<position>'."""
+
     name, display, family, role = "udpos", "UD-POS", Family.TAGGING, Role.TARGET
     stand_in, stand_in_kind = "pos_tr", "POS tagging (12 universal tags; also pos_he, pos_zh, pos_vi)"
     labels = UPOS17
     languages = tuple(UDPOS_CONFIGS)
     domain = "treebank"
     pin = XTREME
-    stands_for = "UD-POS (XTREME-R)"
     license = "Universal Dependencies v2.5: per treebank (mostly CC BY-SA 4.0 / CC BY-NC-SA)"
-    description = (
-        "Universal Dependencies v2.5 POS tags as XTREME prepared them (google/xtreme, configs "
-        "'udpos.<Language>'): tokens and 17 UPOS tags (ClassLabel pos_tags). Trains on its own English train "
-        "split; dev/test in every language. Ids 'udpos-<lang>-<split>-<position>'."
-    )
 
     def parts(self) -> list[Part]:
         cfg = {lang: f"udpos.{UDPOS_CONFIGS[lang]}" for lang in self.languages}
@@ -68,6 +66,10 @@ class UdposTask(XtremeHubTask):
 
 @register
 class WikiannTask(XtremeHubTask):
+    """WikiANN named entities with the Rahimi et al. (2019) splits (unimelb-nlp/wikiann, one config per language):
+    tokens and IOB2 tags O/B-/I- PER, ORG, LOC (ClassLabel ner_tags). Trains on its own English train split. There is no
+    offline stand-in: NER is hub-only. Ids 'wikiann-<lang>-<split>-<position>'."""
+
     name, display, family, role = "wikiann", "WikiANN (PAN-X)", Family.TAGGING, Role.TARGET
     stand_in, stand_in_kind = "", "NER (none: NER data is hub-only)"
     labels = NER_TAGS
@@ -76,11 +78,6 @@ class WikiannTask(XtremeHubTask):
     pin = Pin("unimelb-nlp/wikiann", None, "no commit of it was found in a public source")
     stands_for = "WikiANN / PAN-X NER (XTREME-R)"
     license = "WikiANN: ODC-By (dataset card)"
-    description = (
-        "WikiANN named entities with the Rahimi et al. (2019) splits (unimelb-nlp/wikiann, one config per "
-        "language): tokens and IOB2 tags O/B-/I- PER, ORG, LOC (ClassLabel ner_tags). Trains on its own English "
-        "train split. There is no offline stand-in: NER is hub-only. Ids 'wikiann-<lang>-<split>-<position>'."
-    )
 
     @classmethod
     def needs_hub(cls) -> str:
