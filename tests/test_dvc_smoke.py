@@ -19,6 +19,7 @@ from xstilts.encoder.weights import EMBEDDINGS_FILE
 REPO = Path(__file__).resolve().parents[1]
 TINY_DATA = {
     "vitaminc": {"train_size": 24, "dev_size": 12, "test_size": 12},
+    "socialiqa": {"train_size": 24, "dev_size": 12, "test_size": 12},
     "multiemo": {
         "level": "sentence",
         "train_domains": ["hotels"],
@@ -59,8 +60,9 @@ def _ran(output: str) -> set[str]:
 
 def _snapshot(root: Path) -> dict[str, bytes]:
     """The bytes of dvc.lock and of every metrics file, validation report, data card and predictions file."""
-    folders = ("metrics", "reports/validation", "data/cards", "predictions")
-    files = [root / "dvc.lock", *(p for f in folders for p in sorted((root / f).rglob("*")) if p.is_file())]
+    folders = ("metrics", "reports/validation", "data/cards", "predictions", "reports/study")
+    files = [root / "dvc.lock", root / "reports/study.json", root / "reports/study.md"]
+    files += [p for f in folders for p in sorted((root / f).rglob("*")) if p.is_file()]
     files += sorted((root / "tuning").glob("*.yaml"))
     return {str(p.relative_to(root)): p.read_bytes() for p in files}
 
@@ -81,10 +83,12 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     params["data"].update(TINY_DATA, tasks=list(TINY_DATA))
     for stage in ("intermediate", "target"):
         params[stage].update({"batch_size": 8, "eval_every": 2, "max_length": 32, "bf16": False, "per_task": {}})
-    params["intermediate"].update(tasks=["vitaminc"], groups={}, per_task={"vitaminc": {"lr": 1e-3}})
-    params["tune"].update(tasks=["vitaminc"], n_trials=2, evaluations=2, train_rows=16, dev_rows=8)
-    params["target"].update(tasks=["multiemo"], inits=["none", "vitaminc"])
-    params["retrieve"].update(tasks=["udhr"], encoders=["none", "vitaminc"])
+    design = ["vitaminc", "socialiqa", "both"]  # the study: group `both` against each member alone and none
+    params["intermediate"].update(tasks=design, groups={"both": design[:2]}, per_task={"vitaminc": {"lr": 1e-3}})
+    params["tune"].update(tasks=design, n_trials=2, evaluations=2, train_rows=16, dev_rows=8)
+    params["target"].update(tasks=["multiemo"], inits=["none", *design])
+    params["retrieve"].update(tasks=["udhr"], encoders=["none", *design], layers=[1])
+    params["study"] = {"group": "both", "resamples": 1000}
 
     def write_params() -> None:
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -112,7 +116,16 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     assert "dvc.yaml is out of date with params.yaml; run `xstilts pipeline`" in failed.stdout + failed.stderr
     run(sys.executable, "-m", "xstilts", "pipeline")
     first = dvc("repro")
-    assert {"prepare-udhr", "validate-udhr", "tune-vitaminc", "intermediate-vitaminc", "promote"} <= _ran(first)
+    assert {"prepare-udhr", "validate-udhr", "tune-vitaminc", "intermediate-both", "promote", "report"} <= _ran(first)
+    study = json.loads((root / "reports/study.json").read_text())
+    assert set(study["targets"]) == {"multiemo", "udhr"} and study["design"]["inits"] == ["none", *design]
+    assert set(study["targets"]["multiemo"]["measures"]) >= {"zero_shot_ood", "zero_shot_id"}  # trained on hotels
+    assert set(study["retrieval_layers"]["udhr"]["both"]) == {"1", "-1"}
+    assert "## The answer" in (root / "reports/study.md").read_text()
+    plots = sorted(p.name for p in (root / "reports/study").glob("*.png"))
+    assert {"group_vs_best.png", "multiemo_domains.png", "retrieval_by_layer.png"} <= set(plots)
+    rendered = run("dvc", "plots", "show", "-o", str(tmp_path / "plots")).stdout
+    assert "index.html" in rendered and "group_vs_best.png" in (tmp_path / "plots/index.html").read_text()
     tuned = yaml.safe_load((root / "tuning/vitaminc.yaml").read_text())
     assert tuned["trials"]["COMPLETE"] + tuned["trials"]["PRUNED"] == 2 and tuned["untuned"]["lr"] == 1e-3
     metrics = json.loads(dvc("metrics", "show", "--json"))
@@ -141,13 +154,14 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     params["data"]["udhr"]["languages"] = ["de"]
     write_params()
     assert _listed(dvc("status")) == {"prepare-udhr", "validate-udhr"}  # validate expects data.udhr.languages
-    assert _ran(dvc("repro")) == {"prepare-udhr", "validate-udhr", "retrieve-udhr-none", "retrieve-udhr-vitaminc"}
+    retrieves = {f"retrieve-udhr-{e}" for e in ["none", *design]}
+    assert _ran(dvc("repro")) == {"prepare-udhr", "validate-udhr", *retrieves, "report"}
 
     # (c) one intermediate task's setting: that intermediate and what starts from it (and the registry step)
     params["intermediate"]["per_task"]["vitaminc"]["lr"] = 2e-3
     write_params()
     assert _listed(dvc("status")) == {"tune-vitaminc", "intermediate-vitaminc"}  # trial 0 is that setting
-    downstream = {"target-multiemo-vitaminc", "retrieve-udhr-vitaminc", "promote"}
+    downstream = {"target-multiemo-vitaminc", "retrieve-udhr-vitaminc", "promote", "report"}
     assert _ran(dvc("repro")) == {"tune-vitaminc", "intermediate-vitaminc", *downstream}
     assert "Data and pipelines are up to date" in dvc("status")
 

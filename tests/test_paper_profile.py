@@ -123,6 +123,7 @@ def paper_project(root: Path, model: Path) -> Path:
     params["tune"]["tasks"] = []  # phase 2 here trains with the profile's lr and epochs (tuning: test_tune.py)
     params["target"].update(tasks=TARGETS, inits=["none", "mnli"], epochs=1)
     params["retrieve"].update(tasks=["lareqa"], encoders=["none", "mnli"])
+    params["study"]["group"] = None  # one intermediate model here: no study (its report: test_dvc_smoke.py)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root
 

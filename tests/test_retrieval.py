@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datasets
 import numpy as np
+import pandas as pd
 import pytest
 
 from tiny import CORPUS, mean_pooled
@@ -18,7 +19,7 @@ from xstilts.retrieval.search import (
     mine,
     pair_margins,
     precision_recall_f1,
-    top1_accuracy,
+    top1_correct,
     tune_threshold,
 )
 
@@ -36,9 +37,9 @@ X = _unit([[1, 0], [0, 1], [0.6, 0.8]])
 Y = _unit([[0.8, 0.6], [0, 1], [1, 0]])
 
 
-def test_top1_accuracy_with_known_nearest_neighbours():
-    assert top1_accuracy(X, Y, np.asarray([2, 1, 0])) == 1.0
-    assert top1_accuracy(X, Y, np.asarray([0, 1, 1])) == pytest.approx(1 / 3)
+def test_top1_hits_with_known_nearest_neighbours():
+    assert top1_correct(X, Y, np.asarray([2, 1, 0])).tolist() == [True, True, True]
+    assert top1_correct(X, Y, np.asarray([0, 1, 1])).tolist() == [False, True, False]
 
 
 def test_ratio_margin_matches_hand_computation_k2():
@@ -138,11 +139,20 @@ def _bitext(split: str, languages: list[str]) -> datasets.Dataset:
 def test_bitext_retrieval_end_to_end(tiny_encoder_dir, monkeypatch):
     tokenizer, encoder = load_encoder(str(tiny_encoder_dir))
     calls = []
-    original = embedding.embed
-    monkeypatch.setattr(embedding, "embed", lambda texts, *a: calls.append(len(texts)) or original(texts, *a))
+    original = embedding.embed_layers
+    monkeypatch.setattr(embedding, "embed_layers", lambda texts, *a: calls.append(len(texts)) or original(texts, *a))
     dev, test = _bitext("dev", ["xx", "de"]), _bitext("test", ["xx", "de", "ru"])
-    metrics = bitext_retrieval(dev, test, Embedder(tokenizer, encoder, -1, 32, 4), Mining(share=0.25, k=3)).metrics
+    embedder = Embedder(tokenizer, encoder, -1, 32, 4, also=(1,))
+    result = bitext_retrieval(dev, test, embedder, Mining(share=0.25, k=3))
+    metrics = result.metrics
     assert calls == [2 * 8 + 8, 3 * 8 + 8]  # each split embedded once: its sentences plus its distinct English
+    hits = pd.DataFrame(result.examples)
+    for (split, lang), rows in hits.groupby(["split", "language"]):
+        assert rows["score"].sum() / rows["weight"].sum() == metrics[f"{split}_accuracy_{lang}"]  # the study's parts
+    swept = bitext_retrieval(dev, test, embedder.at(1), Mining(share=0.25, k=3)).metrics
+    assert len(calls) == 2  # layer 1 came from the same forward passes
+    monkeypatch.setattr(embedding, "embed_layers", original)
+    assert swept == bitext_retrieval(dev, test, Embedder(tokenizer, encoder, 1, 32, 4), Mining(share=0.25, k=3)).metrics
     english = mean_pooled(tiny_encoder_dir, ENGLISH)
     for split, langs in (("dev", ["xx", "de"]), ("test", ["xx", "de", "ru"])):
         for lang in langs:
@@ -158,7 +168,6 @@ def test_bitext_retrieval_end_to_end(tiny_encoder_dir, monkeypatch):
     assert metrics["test_accuracy_xx"] == 1.0  # identical text and translation embed identically
     assert metrics["bucc_threshold_ru"] == metrics["bucc_threshold_pooled"]  # ru is missing from dev
     assert metrics["bucc_threshold_xx"] != metrics["bucc_threshold_de"]
-    monkeypatch.setattr(embedding, "embed", original)
     again = bitext_retrieval(dev, test, Embedder(tokenizer, encoder, -1, 32, 4), Mining(share=0.25, k=3)).metrics
     assert again == pytest.approx(metrics)
 

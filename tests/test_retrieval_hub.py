@@ -45,6 +45,17 @@ def _lookup(vectors: dict[str, list[float]], calls: list | None = None):
     return embed
 
 
+def _lookup_layers(vectors: dict[str, list[float]], calls: list | None = None):
+    """The same stand-in for ``embed_layers`` (what :class:`Embedder` calls): every layer gets the same vectors."""
+    embed = _lookup(vectors, calls)
+
+    def embed_layers(texts, tokenizer, encoder, layers=(-1,), max_length=256, batch_size=32, second=None):
+        out = embed(texts, tokenizer, encoder, second=second)
+        return {layer: out for layer in layers}
+
+    return embed_layers
+
+
 def _near_axes(n: int, offset: float) -> list[list[float]]:
     """Unit axis i plus ``offset`` on every axis: all cosines positive, each vector nearest to its own axis."""
     return [[1.0 + offset if j == i else offset for j in range(n)] for i in range(n)]
@@ -68,7 +79,7 @@ def test_mining_on_hand_built_vectors(monkeypatch):
     swapped = [test_axes[1], test_axes[0], test_axes[2]]  # de 0 and de 1 look like each other's English
     test = _bucc("test", "de", list(zip(swapped, test_axes, strict=True)), vectors)
     test += _bucc("test", "fr", list(zip(test_axes, test_axes, strict=True)), vectors)
-    monkeypatch.setattr(embedding, "embed", _lookup(vectors))
+    monkeypatch.setattr(embedding, "embed_layers", _lookup_layers(vectors))
     metrics = retrieve(
         "mining", _table(Family.MINING, dev), _table(Family.MINING, test), Embedder(None, None, -1, 32, 4)
     ).metrics
@@ -121,7 +132,7 @@ def _ranking_rows() -> tuple[list[dict], dict[str, list[float]]]:
 def test_ranking_on_hand_built_vectors(monkeypatch):
     rows, vectors = _ranking_rows()
     calls: list = []
-    monkeypatch.setattr(embedding, "embed", _lookup(vectors, calls))
+    monkeypatch.setattr(embedding, "embed_layers", _lookup_layers(vectors, calls))
     empty = _table(Family.RANKING, [])
     metrics = retrieve("ranking", empty, _table(Family.RANKING, rows), Embedder(None, None, -1, 32, 4)).metrics
     assert metrics == pytest.approx(
@@ -143,7 +154,7 @@ def test_mention_window_cuts_at_words():
 
 def test_bad_splits_and_families_raise(monkeypatch):
     rows, vectors = _ranking_rows()
-    monkeypatch.setattr(embedding, "embed", _lookup(vectors))
+    monkeypatch.setattr(embedding, "embed_layers", _lookup_layers(vectors))
     test = _table(Family.RANKING, rows)
     only_queries = test.filter(lambda r: r["kind"] == "query")
     with pytest.raises(XstiltsError, match="'query' and 'candidate'"):

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from test_retrieval_hub import _lookup, _near_axes, _ranking_rows, _table
+from test_retrieval_hub import _lookup_layers, _near_axes, _ranking_rows, _table
 from test_xtreme_tasks import FIXTURES
 from tiny import CORPUS
 from xstilts.data import google_releases
@@ -47,7 +47,7 @@ def test_tatoeba_indices_search_each_language_and_map_to_its_rows(monkeypatch, t
         "d0": [1, 0, 0], "d1": [0, 0.6, 0.8], "d2": [1, 0, 0], "d3": [0.9, 0.1, 0], "f0": [0, 0, 1],
     }  # fmt: skip
     rows = _bitext_rows("de", [("d0", "A"), ("d1", "B"), ("d2", "A"), ("d3", "B")]) + _bitext_rows("fr", [("f0", "C")])
-    monkeypatch.setattr(embedding, "embed", _lookup(vectors))
+    monkeypatch.setattr(embedding, "embed_layers", _lookup_layers(vectors))
     result = retrieve("bitext", EMPTY_BITEXT, _table(Family.BITEXT, rows), Embedder(None, None, -1, 32, 4))
     # the metric searches the whole split's English: d1 finds C, d3 finds A
     assert result.metrics == pytest.approx(
@@ -109,7 +109,7 @@ def test_bucc_pairs_above_the_tuned_threshold(monkeypatch, tmp_path):
         vectors[f"test de {i}"], vectors[f"test en {i}"] = test_axes[perm[i]], test_axes[i]
     dev = _bucc_rows("dev", "de", [(f"dev de {i}", f"dev en {i}") for i in range(5)])
     test = _bucc_rows("test", "de", [(f"test de {i}", f"test en {i}") for i in range(5)])
-    monkeypatch.setattr(embedding, "embed", _lookup(vectors))
+    monkeypatch.setattr(embedding, "embed_layers", _lookup_layers(vectors))
     result = retrieve(
         "mining", _table(Family.MINING, dev), _table(Family.MINING, test), Embedder(None, None, -1, 32, 4)
     )
@@ -142,7 +142,7 @@ def test_bucc_end_to_end_file_scores_the_metric(tiny_encoder_dir, tmp_path):
 
 def test_ranking_predictions_on_hand_built_vectors(monkeypatch):
     rows, vectors = _ranking_rows()
-    monkeypatch.setattr(embedding, "embed", _lookup(vectors))
+    monkeypatch.setattr(embedding, "embed_layers", _lookup_layers(vectors))
     result = retrieve(
         "ranking", _table(Family.RANKING, []), _table(Family.RANKING, rows), Embedder(None, None, -1, 32, 4)
     )
@@ -211,7 +211,7 @@ def test_ranking_end_to_end_file_scores_the_metric(
 
 def test_offline_tasks_write_nothing_and_mismatches_raise(monkeypatch, tmp_path):
     rows, vectors = _ranking_rows()
-    monkeypatch.setattr(embedding, "embed", _lookup(vectors))
+    monkeypatch.setattr(embedding, "embed_layers", _lookup_layers(vectors))
     ranking = retrieve(
         "ranking", _table(Family.RANKING, []), _table(Family.RANKING, rows), Embedder(None, None, -1, 32, 4)
     )

@@ -128,6 +128,7 @@ def test_predictions_csv_round_trip_keeps_labels_and_empty_answers(tmp_path):
         gold=["0", "1"],
         prediction=["1", "0"],
         confidence=[0.6, 0.7],
+        correct={"accuracy": np.zeros(2)},
     )
     evaluation.table("test").to_csv(tmp_path / "run.csv", index=False)
     [path] = write_xtreme_predictions("pawsx", read_predictions_table(tmp_path / "run.csv"), tmp_path / "out")

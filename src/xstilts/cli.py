@@ -125,6 +125,12 @@ def _submission(args: argparse.Namespace) -> None:
     print(f"submission written to {out}")
 
 
+def _report(args: argparse.Namespace) -> None:
+    from xstilts.pipeline.study_report import run_report
+
+    run_report()
+
+
 def _run(args: argparse.Namespace) -> None:
     """Run an MLproject entry point through MLflow Projects, as ``mlflow run . -e ... --backend xstilts``.
 
@@ -204,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="submission.zip")
     p.add_argument("--benchmark", default="xtreme-r", choices=["xtreme-r", "xtreme"])
     p.add_argument("--allow-missing", action="store_true", help="zip what is there; list the missing tasks/languages")
+    add("report", _report, "the study: every init compared with intervals, reports/study.md and .json, plots")
     p = add("run", _run, "run an MLproject entry point via MLflow (local env)")
     p.add_argument("entry_point")
     p.add_argument("-P", dest="param", action="append", default=[], metavar="KEY=VALUE")

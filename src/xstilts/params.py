@@ -78,7 +78,8 @@ class TargetParams(TrainParams):
 class RetrieveParams(_Strict):
     tasks: list[str] = Field(min_length=1)
     encoders: list[str] = Field(min_length=1)
-    layer: int = -1
+    layer: int = -1  # the hidden layer whose mean-pooled vectors the metrics are of (-1 = last)
+    layers: list[int] = Field(default_factory=list)  # also scored, from the same forward passes (layer<k>_ metrics)
     max_length: int = Field(ge=8, le=4096)
     batch_size: int = Field(gt=0)
 
@@ -145,6 +146,15 @@ class TuneParams(_Strict):
         return self
 
 
+class StudyParams(_Strict):
+    """The comparison the ``report`` stage makes (:mod:`xstilts.study`): the multi-task group ``group`` against
+    each of its members trained alone and against ``none``, on every target and retrieval task."""
+
+    group: str | None = None  # a name in intermediate.groups; null: no study report
+    resamples: int = Field(default=10_000, ge=1_000)  # paired bootstrap resamples per comparison
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)  # of every interval
+
+
 class Params(_Strict):
     profile: str = "default"
     seed: int = Field(ge=0)
@@ -155,10 +165,43 @@ class Params(_Strict):
     retrieve: RetrieveParams
     promote: PromoteParams
     tune: TuneParams = Field(default_factory=TuneParams)  # nothing is tuned without tune.tasks
+    study: StudyParams = Field(default_factory=StudyParams)
+
+    @model_validator(mode="after")
+    def _study_design(self) -> Self:
+        """The study's group, each member alone and ``none`` must all be trained, tuned and scored."""
+        group = self.study.group
+        if group is None:
+            return self
+        members = self.intermediate.groups.get(group)
+        if members is None:
+            known = ", ".join(sorted(self.intermediate.groups)) or "none defined"
+            raise ValueError(f"study.group {group!r} is not in intermediate.groups ({known})")
+        needed = {
+            "intermediate.tasks": [*members, group],
+            "tune.tasks": [*members, group] if self.tune.tasks else [],
+            "target.inits": ["none", *members, group],
+            "retrieve.encoders": ["none", *members, group],
+        }
+        have = {
+            "intermediate.tasks": self.intermediate.tasks,
+            "tune.tasks": self.tune.tasks,
+            "target.inits": self.target.inits,
+            "retrieve.encoders": self.retrieve.encoders,
+        }
+        for key, names in needed.items():
+            if missing := [n for n in names if n not in have[key]]:
+                raise ValueError(
+                    f"{key} lacks {', '.join(missing)}: the study of group {group} needs none, each member alone "
+                    f"and the group (or set study.group: null)"
+                )
+        return self
 
 
 def _describe(error: dict[str, Any]) -> str:
     where = ".".join(str(p) for p in error["loc"])
+    if not where:  # a check across sections (Params' own validator): its message names the keys
+        return f"params.yaml: {error['msg'].removeprefix('Value error, ')}."
     return f"params.yaml: {where}: {error['msg']} (got {error.get('input')!r})."
 
 

@@ -41,3 +41,8 @@ def models_dir() -> Path:
 
 def metrics_dir() -> Path:
     return repo_root() / "metrics"
+
+
+def curve_path(phase: str, name: str) -> Path:
+    """A training run's evaluations (step, train losses, dev scores): a DVC plots file."""
+    return repo_root() / "plots" / phase / f"{name}.json"

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from xstilts.paths import metrics_dir
+from xstilts.paths import metrics_dir, repo_root
 from xstilts.timing import stage_times
 
 
@@ -149,12 +149,23 @@ def tuning_text(specs: list[str]) -> str:
     return "\n".join(lines)
 
 
+def study_text() -> str:
+    """The study's main table and its answer (``reports/study.json``, written by the ``report`` stage)."""
+    from xstilts.study.report import terminal_text
+
+    path = repo_root() / "reports" / "study.json"
+    if not path.is_file():
+        return "The study: no reports/study.json yet (the report stage runs last in `dvc repro`).\n"
+    return terminal_text(json.loads(path.read_text()))
+
+
 def print_summary() -> None:
     since = float(os.environ.get("XSTILTS_RUN_STARTED", "0"))
     from xstilts.params import load_params
     from xstilts.pipeline.runs import intermediate_tasks
 
     params = load_params()
+    print(study_text())
     print(results_text(params.data.source))
     if params.tune.tasks:
         print(tuning_text([intermediate_tasks(spec, params)[0] for spec in params.tune.tasks]))

@@ -150,11 +150,17 @@ class Evaluation:
         return per_language_metrics(self.languages, self.score, prefix, train_language, original_languages)
 
     def table(self, split: str) -> Any:
+        """One row per example: gold, prediction, confidence, and the main metric's ``score`` / ``weight`` (the
+        metric over any rows is ``sum(score) / sum(weight)``, what :mod:`xstilts.study` resamples)."""
         import pandas as pd
 
+        from xstilts.families import spec
+
+        family = spec(self.family)
+        score, weight = family.parts(self, family.main_metric(self.labels))
         columns = {"id": self.ids, "language": self.languages, "domain": self.domains}
         shown = {"gold": self.gold, "prediction": self.prediction, "confidence": self.confidence}
-        return pd.DataFrame({"split": split, **columns, **shown})
+        return pd.DataFrame({"split": split, **columns, **shown, "score": score, "weight": weight})
 
 
 def per_language_metrics(
@@ -285,3 +291,10 @@ class FamilySpec:
     def score(self, evaluation: Evaluation, chosen: np.ndarray) -> dict[str, float]:
         """The metrics over the examples ``chosen`` (indices): means of the per-example scores by default."""
         return {name: mean_of_scored(values[chosen]) for name, values in evaluation.correct.items()}
+
+    def parts(self, evaluation: Evaluation, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per-example ``(score, weight)`` with ``metric`` over any examples = ``sum(score) / sum(weight)``: by
+        default the per-example score, weight 1 (0 where it is not scored, NaN)."""
+        values = np.asarray(evaluation.correct[metric], dtype=float)
+        scored = ~np.isnan(values)
+        return np.where(scored, values, 0.0), scored.astype(float)

@@ -215,3 +215,21 @@ class Tagging(FamilySpec):
     def score(self, evaluation: Evaluation, chosen: np.ndarray) -> dict[str, float]:
         gold = [evaluation.gold_tags[i] for i in chosen]
         return tagging_scores(gold, [evaluation.pred_tags[i] for i in chosen], evaluation.labels)
+
+    def parts(self, evaluation: Evaluation, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """Word accuracy: correct words over words per sentence; entity F1: ``2 TP`` over ``2 TP + FP + FN``."""
+        pairs = list(zip(evaluation.gold_tags, evaluation.pred_tags, strict=True))
+        if metric == "accuracy":
+            correct = [sum(g == p for g, p in zip(gold, pred, strict=True)) for gold, pred in pairs]
+            return np.asarray(correct, dtype=float), np.asarray([len(gold) for gold, _ in pairs], dtype=float)
+        if metric != "f1":
+            raise XstiltsError(f"Tagging has no per-example parts for {metric!r}; only for accuracy and f1.")
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        score, weight = [], []
+        for gold, pred in pairs:
+            g, p = set(get_entities(list(gold))), set(get_entities(["O" if t is None else t for t in pred]))
+            tp = len(g & p)
+            score.append(2.0 * tp)
+            weight.append(2.0 * tp + len(p - g) + len(g - p))
+        return np.asarray(score), np.asarray(weight)

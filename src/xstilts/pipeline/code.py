@@ -26,6 +26,7 @@ KINDS = {  # stage kind -> the modules its commands run
     "training": ("xstilts.pipeline.phases", "xstilts.pipeline.retrieve", "xstilts.pipeline.project_backend"),
     "tuning": ("xstilts.pipeline.tune", "xstilts.pipeline.project_backend"),
     "promote": ("xstilts.pipeline.promotion", "xstilts.pipeline.project_backend"),
+    "report": ("xstilts.pipeline.study_report", "xstilts.pipeline.project_backend"),
 }
 CODE_DIR = "reports/code"
 

@@ -53,6 +53,7 @@ SECTIONS = {
     "retrieve": "Zero-shot retrieval straight from the pretrained encoder or one intermediate model.",
     "target": "Phase 3: English fine-tuning of each target from one initialisation, zero-shot evaluation.",
     "promote": "Model Registry: xstilts-<target>@champion = the best zero-shot dev score, if it beats the champion.",
+    "report": "The study: none vs each member vs the group on every target, paired-bootstrap intervals, the answer.",
 }
 
 
@@ -91,6 +92,17 @@ def _settings(section: str, cfg: TrainParams, name: str, multi_task: bool) -> li
     if name in cfg.per_task:
         out.append(f"{section}.per_task.{name}")
     return out
+
+
+def _curve(phase: str, name: str, tasks: list[str], params: Params) -> dict[str, Any]:
+    """A training run's evaluations (``plots/<phase>/<name>.json``), drawn as its English dev main metric by step
+    (several tasks: their mean, the value that picks the checkpoint)."""
+    from xstilts.tasks import get_task
+
+    y = f"{tasks[0]}_dev_{get_task(tasks[0], source=params.data.source).metric}_train_language"
+    return {
+        f"plots/{phase}/{name}.json": {"cache": False, "x": "step", "y": "dev_main_metric_mean" if tasks[1:] else y}
+    }
 
 
 def _data_key(params: Params, task: str) -> list[str]:
@@ -169,13 +181,16 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
             "params": keys,
             "outs": [f"models/intermediate/{folder}", f"predictions/intermediate/{folder}.csv"],
             "metrics": [{f"metrics/intermediate/{folder}.json": {"cache": False}}],
+            "plots": [_curve("intermediate", folder, members, params)],
         }
     for name in params.retrieve.tasks:
+        bitext = get_task(name, Role.RETRIEVAL, source=source).family == "bitext"  # keeps per-query hits
         for encoder in params.retrieve.encoders:
             stages["retrieve"][stage_name("retrieve", name, encoder)] = {
                 "cmd": f"python -m xstilts run retrieve -P task={name} -P encoder={encoder}",
                 "deps": _prepared(name) + _init_deps(encoder, params) + train_code,
-                "params": [*COMMON, "retrieve.layer", "retrieve.max_length", "retrieve.batch_size"],
+                "params": [*COMMON, *(f"retrieve.{k}" for k in ("layer", "layers", "max_length", "batch_size"))],
+                "outs": [f"predictions/retrieve/{name}-{encoder}.csv"] if bitext else [],
                 "metrics": [{f"metrics/retrieve/{name}-{encoder}.json": {"cache": False}}],
             }
     registered = []
@@ -190,6 +205,7 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
                 "params": [*COMMON, *_settings("target", params.target, name, False)],
                 "outs": [f"models/target/{run}", f"predictions/target/{run}.csv"],
                 "metrics": [{f"metrics/target/{run}.json": {"cache": False}}],
+                "plots": [_curve("target", run, [name], params)],
             }
             if task.spec.servable:
                 registered.append(run)
@@ -201,7 +217,44 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
         "params": ["data.source", "target.tasks", "promote"],
         "metrics": [{"metrics/champions.json": {"cache": False}}],
     }
+    if params.study.group is not None:
+        stages["report"]["report"] = _report_stage(params)
     return stages
+
+
+def _report_stage(params: Params) -> dict[str, Any]:
+    """Reads every target run of the design, the intermediate models' metrics and the targets' training data."""
+    from xstilts.tasks import Role, get_task
+
+    group, source = params.study.group, params.data.source
+    members = params.intermediate.groups[group]
+    inits = [NO_INIT, *members, group]
+    trained_on = [get_task(t, Role.TARGET, source=source) for t in params.target.tasks]
+    bitext = [t for t in params.retrieve.tasks if get_task(t, Role.RETRIEVAL, source=source).family == "bitext"]
+    return {
+        "cmd": "python -m xstilts run report",
+        "deps": [f"predictions/target/{t}-{i}.csv" for t in params.target.tasks for i in inits]
+        + [
+            f"{kind}/retrieve/{t}-{i}.{ext}"
+            for t in bitext
+            for i in inits
+            for kind, ext in (("predictions", "csv"), ("metrics", "json"))
+        ]  # fmt: skip
+        + [f"{kind}/intermediate/{m}.json" for m in [*members, group] for kind in ("metrics", "plots")]
+        + sorted({f"data/prepared/{t.train_from or t.name}" for t in trained_on})
+        + [fingerprint_path("report")],
+        "params": [
+            "seed",
+            "data.source",
+            "target.tasks",
+            "retrieve.tasks",
+            "retrieve.layer",
+            f"intermediate.groups.{group}",
+            "study",
+        ],  # fmt: skip
+        "outs": [{"reports/study.json": {"cache": False}}, {"reports/study.md": {"cache": False}}],
+        "plots": [{"reports/study": {"cache": False}}],
+    }
 
 
 def render(params: Params) -> str:

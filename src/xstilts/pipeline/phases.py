@@ -9,6 +9,7 @@ artifacts, and ends FAILED with the reason on error. Models stay in DVC's cache,
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,12 +19,13 @@ from typing import Any
 
 import mlflow
 
+from xstilts.atomic import write_text_atomic
 from xstilts.data.reports import require_validated
 from xstilts.digest import fingerprint
 from xstilts.encoder.loading import load_encoder, resolve_model
 from xstilts.errors import XstiltsError
 from xstilts.params import Params, TrainParams, load_params
-from xstilts.paths import metrics_dir, models_dir, prepared_dir, repo_root
+from xstilts.paths import curve_path, metrics_dir, models_dir, prepared_dir, repo_root
 from xstilts.pipeline.runs import NO_INIT, intermediate_tasks, resolve_init
 from xstilts.pipeline.training import train_and_evaluate_tasks
 from xstilts.tasks import Role, Task, get_task
@@ -100,6 +102,10 @@ class RunPlan:
     @property
     def metrics_json(self) -> Path:
         return metrics_dir() / self.phase / f"{self.out_name}.json"
+
+    @property
+    def curve_json(self) -> Path:
+        return curve_path(self.phase, self.out_name)
 
 
 def plan_run(phase: str, task_spec: str, init: str, params: Params, tuned: bool = True) -> RunPlan:
@@ -180,6 +186,8 @@ def _train(plan: RunPlan, main: bool) -> dict[str, float]:
         mlflow.set_tag(Tag.RESUMED, str(outcome.resumed_from))
     mlflow.log_metrics(outcome.metrics)
     write_metrics_json(plan.metrics_json, outcome.metrics)
+    write_text_atomic(plan.curve_json, json.dumps(outcome.curve, indent=1) + "\n")
+    mlflow.log_artifact(str(plan.curve_json))
     if plan.role == Role.TARGET:
         _write_xtreme(plan.tasks[0].name, plan.predictions_csv, plan.init)
     # the model stays in DVC's cache; MLflow gets a copy only when the registry promotes it (registry.promote)

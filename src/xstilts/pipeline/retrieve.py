@@ -7,18 +7,32 @@ metrics (scikit-learn alone takes about a second to import).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import mlflow
+import pandas as pd
 
+from xstilts.atomic import write_text_atomic
 from xstilts.data.loading import load_split
 from xstilts.data.reports import require_validated
 from xstilts.encoder.loading import load_encoder
 from xstilts.params import Params, load_params
 from xstilts.paths import metrics_dir, prepared_dir, repo_root
 from xstilts.pipeline.runs import NO_INIT, resolve_init
-from xstilts.retrieval import Embedder, retrieve, write_retrieval_predictions
+from xstilts.retrieval import Embedder, RetrievalResult, retrieve, write_retrieval_predictions
 from xstilts.tasks import Role, get_task
 from xstilts.tracking import Tag, log_settings, phase_run, write_metrics_json
+
+
+def retrieval_predictions_csv(task: str, encoder: str) -> Path:
+    return repo_root() / "predictions" / "retrieve" / f"{task}-{encoder}.csv"
+
+
+def _examples(result: RetrievalResult, layer: int) -> pd.DataFrame:
+    """Each query's hit at ``layer`` (the table :mod:`xstilts.study` reads), empty where the family keeps none."""
+    table = pd.DataFrame(result.examples)
+    table.insert(0, "layer", layer)
+    return table
 
 
 def run_retrieve(task: str, encoder: str = NO_INIT, params: Params | None = None) -> dict[str, float]:
@@ -34,12 +48,22 @@ def run_retrieve(task: str, encoder: str = NO_INIT, params: Params | None = None
         tokenizer, model = load_encoder(encoder_name)
         started = time.time()
         dev, test = (load_split(retrieval_task.name, split) for split in ("dev", "test"))
-        embedder = Embedder(tokenizer, model, cfg.layer, cfg.max_length, cfg.batch_size)
+        also = tuple(layer for layer in cfg.layers if layer != cfg.layer)
+        embedder = Embedder(tokenizer, model, cfg.layer, cfg.max_length, cfg.batch_size, also)
         result = retrieve(retrieval_task.family, dev, test, embedder)
         metrics = dict(result.metrics)
+        tables = [_examples(result, cfg.layer)]
+        for layer in also:  # the vectors are kept: no second forward pass
+            swept = retrieve(retrieval_task.family, dev, test, embedder.at(layer))
+            metrics.update({f"layer{layer}_{k}": v for k, v in swept.metrics.items()})
+            tables.append(_examples(swept, layer))
         metrics["wall_seconds"] = time.time() - started
         mlflow.log_metrics(metrics)
         write_metrics_json(metrics_dir() / "retrieve" / f"{task}-{encoder}.json", metrics)
+        if result.examples:
+            path = retrieval_predictions_csv(task, encoder)
+            write_text_atomic(path, pd.concat(tables, ignore_index=True).to_csv(index=False))
+            mlflow.log_artifact(str(path), artifact_path="predictions")
         written = write_retrieval_predictions(
             retrieval_task.name, result, repo_root() / "predictions" / "xtreme" / encoder
         )

@@ -13,9 +13,10 @@ gains a ``task`` column. Under DDP only the main process evaluates, writes files
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
@@ -45,6 +46,7 @@ class Outcome:
     model_dir: Path
     resumed_from: int = 0  # the step a checkpoint restarted training at (0: a fresh start)
     is_main: bool = True
+    curve: list[dict[str, float | None]] = field(default_factory=list)  # each evaluation (a DVC plots file)
 
 
 def load_rows(task: str, split: str, language: str | None = None) -> datasets.Dataset | None:
@@ -239,4 +241,5 @@ def train_and_evaluate_tasks(
     write_text_atomic(predictions_path, table.to_csv(index=False))  # a new file: never through a DVC hardlink
     mlflow.log_artifact(str(predictions_path), artifact_path="predictions")
     metrics["wall_seconds"] = time.time() - started
-    return Outcome(metrics, model_dir, result.resumed_from)
+    curve = [{k: v if math.isfinite(v) else None for k, v in point.items()} for point in result.curve]
+    return Outcome(metrics, model_dir, result.resumed_from, curve=curve)

@@ -23,6 +23,9 @@ class RetrievalResult:
     family: str
     metrics: dict[str, float]
     predictions: dict[str, Any] = field(default_factory=dict)
+    # bitext: one row per query of each split (columns split, id, language, score = top-1 correct, weight = 1),
+    # the per-example parts of the accuracy that :mod:`xstilts.study` resamples
+    examples: dict[str, list] = field(default_factory=dict)
 
 
 def split_columns(ds: datasets.Dataset, needed: tuple[str, ...], what: str, split: str) -> dict[str, list]:

@@ -17,7 +17,7 @@ import numpy as np
 from xstilts.errors import XstiltsError
 from xstilts.retrieval import embedding
 from xstilts.retrieval.base import RetrievalResult, split_columns
-from xstilts.retrieval.search import distractor_mask, mine, precision_recall_f1, search, top1_accuracy, tune_threshold
+from xstilts.retrieval.search import distractor_mask, mine, precision_recall_f1, search, top1_correct, tune_threshold
 
 BITEXT_COLUMNS = ("id", "language", "text", "en_text")
 MINING_COLUMNS = ("id", "language", "corpus", "text", "gold_id")
@@ -40,6 +40,7 @@ class _Language:
     vectors: np.ndarray
     kept: np.ndarray
     english: np.ndarray  # index into the split's English vectors
+    ids: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def _embed_split(ds: datasets.Dataset, embedder: embedding.Embedder, mining: Min
     for lang in sorted(set(cols["language"])):
         rows = np.flatnonzero(languages == lang)
         kept = ~distractor_mask(list(ids[rows]), mining.share, mining.seed)
-        per_language[lang] = _Language(vectors[rows], kept, target[rows])
+        per_language[lang] = _Language(vectors[rows], kept, target[rows], ids[rows])
     return _Split(vectors[len(ds) :], per_language)
 
 
@@ -93,11 +94,16 @@ def _mined_for(lang: _Language, english: np.ndarray, k: int) -> MinedLanguage:
     return MinedLanguage(found.score, correct, len(gold))
 
 
-def _top1(split: _Split, prefix: str) -> dict[str, float]:
-    metrics = {
-        f"{prefix}_accuracy_{lang}": top1_accuracy(data.vectors, split.english, data.english)
-        for lang, data in split.languages.items()
-    }
+def _top1(split: _Split, prefix: str, examples: dict[str, list]) -> dict[str, float]:
+    """Top-1 accuracy per language and its mean; each query's hit is added to ``examples``."""
+    metrics = {}
+    for lang, data in split.languages.items():
+        correct = top1_correct(data.vectors, split.english, data.english)
+        metrics[f"{prefix}_accuracy_{lang}"] = float(correct.mean())
+        for column, values in (("split", [prefix] * len(correct)), ("id", data.ids.tolist()),
+                               ("language", [lang] * len(correct)), ("score", correct.astype(float).tolist()),
+                               ("weight", [1.0] * len(correct))):  # fmt: skip
+            examples.setdefault(column, []).extend(values)
     metrics[f"{prefix}_accuracy_zeroshot"] = float(np.mean(list(metrics.values())))
     return metrics
 
@@ -138,8 +144,9 @@ def bitext_retrieval(
     named = (("dev", dev), ("test", test)) if len(dev) else (("test", test),)
     splits = {name: _embed_split(ds, embedder, mining) for name, ds in named}
     metrics: dict[str, float] = {}
+    examples: dict[str, list] = {}
     for name, split in splits.items():
-        metrics.update(_top1(split, name))
+        metrics.update(_top1(split, name, examples))
     if "dev" in splits:
         mined = {
             n: {lang: _mined_for(d, s.english, mining.k) for lang, d in s.languages.items()} for n, s in splits.items()
@@ -147,7 +154,7 @@ def bitext_retrieval(
         metrics.update(mining_metrics(mined))
     test_split = splits["test"]
     predictions = {lang: tatoeba_indices(data, test_split.english) for lang, data in test_split.languages.items()}
-    return RetrievalResult("bitext", metrics, predictions)
+    return RetrievalResult("bitext", metrics, predictions, examples)
 
 
 def mining_thresholds(mined: dict[str, dict[str, MinedLanguage]]) -> dict[str, float]:

@@ -23,10 +23,10 @@ def search(queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndar
     return index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, len(candidates)))
 
 
-def top1_accuracy(queries: np.ndarray, candidates: np.ndarray, gold: np.ndarray) -> float:
-    """Share of queries whose inner-product nearest candidate is their gold index."""
+def top1_correct(queries: np.ndarray, candidates: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """Per query: is its inner-product nearest candidate its gold index."""
     _, nearest = search(queries, candidates, 1)
-    return float((nearest[:, 0] == gold).mean())
+    return nearest[:, 0] == gold
 
 
 def knn_mean_similarity(queries: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:

@@ -77,6 +77,7 @@ class MultiTaskResult:
     dev_scores: dict[str, float] = field(default_factory=dict)  # per task, at the best step
     dev_metrics: dict[str, str] = field(default_factory=dict)  # per task: the main metric's name
     resumed_from: int = 0  # the step a checkpoint restarted the run at (0: a fresh start)
+    curve: list[dict[str, float]] = field(default_factory=list)  # every evaluation: step, train losses, dev scores
 
 
 def bf16_available() -> bool:
@@ -155,6 +156,7 @@ class _Loop:
         self.best_score, self.best_step, self.best_scores = -math.inf, 0, {}
         self.best_weights: dict[str, torch.Tensor] | None = None
         self.resumed_from = 0
+        self.curve: list[dict[str, float]] = []
         self._reset_losses()
 
     @property
@@ -232,6 +234,7 @@ class _Loop:
             selection = float(np.mean(list(scores.values())))
             if len(self.tasks) > 1:
                 values["dev_main_metric_mean"] = selection
+        self.curve.append({"step": self.step, **values})
         if self.accelerator.is_main_process:
             on_eval(self.step, values)
         if selection is None:
@@ -256,6 +259,7 @@ class _Loop:
             "best_score": self.best_score,
             "best_step": self.best_step,
             "best_scores": self.best_scores,
+            "curve": self.curve,
             "sampler": self.sampler.state_dict(),
         }
 
@@ -288,7 +292,7 @@ class _Loop:
         self.optimizer.load_state_dict(checkpoint.read(found, "optimizer.pt"))
         self.scheduler.load_state_dict(checkpoint.read(found, "scheduler.pt"))
         self.sampler.load_state_dict(state["sampler"])
-        for key in ("step", "since_best", "stopped_early", "best_score", "best_step", "best_scores"):
+        for key in ("step", "since_best", "stopped_early", "best_score", "best_step", "best_scores", "curve"):
             setattr(self, key, state[key])
         if self.accelerator.is_main_process and checkpoint.has(found, "best.pt"):
             self.best_weights = checkpoint.read(found, "best.pt")
@@ -323,7 +327,7 @@ class _Loop:
         total_tokens = int(self.accelerator.reduce(tokens, "sum").item()) if self.world > 1 else self.tokens
         if not self.best_scores:
             return MultiTaskResult(
-                math.nan, self.step, self.step, total_tokens, False, {}, self.metrics, self.resumed_from
+                math.nan, self.step, self.step, total_tokens, False, {}, self.metrics, self.resumed_from, self.curve
             )
         return MultiTaskResult(
             self.best_score,
@@ -334,6 +338,7 @@ class _Loop:
             dict(self.best_scores),
             self.metrics,
             self.resumed_from,
+            self.curve,
         )
 
 

@@ -1,0 +1,68 @@
+"""The ``report`` entry point: the study's answer, from every target run's per-example test predictions.
+
+Writes ``reports/study.json``, ``reports/study.md`` and the PNGs under ``reports/study/`` (all computed before
+any file is replaced, so a failure leaves the last report whole), and logs them to an MLflow run (phase=report).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import mlflow
+
+from xstilts.atomic import write_text_atomic
+from xstilts.params import Params, load_params
+from xstilts.paths import repo_root
+from xstilts.study.plots import draw
+from xstilts.study.report import build, markdown, terminal_text
+from xstilts.study.runs import (
+    Design,
+    intermediate_budget,
+    intermediate_curves,
+    load_retrieval,
+    load_target,
+    retrieval_layers,
+)
+from xstilts.tracking import Tag, log_settings, phase_run
+
+PLOTS = "reports/study"
+
+
+def report_paths(root: Path | None = None) -> tuple[Path, Path, Path]:
+    root = root or repo_root()
+    return root / "reports" / "study.json", root / "reports" / "study.md", root / PLOTS
+
+
+def run_report(params: Params | None = None) -> dict:
+    """Build the study report for ``params`` (default: ``params.yaml``) and return its data."""
+    with phase_run("report", {}, {Tag.TASK: "study"}):
+        params = params or load_params()
+        design = Design.of(params)
+        log_settings(params, params.study.model_dump(), {Tag.INTERMEDIATE: design.group})
+        targets = [load_target(name, design, params) for name in design.targets]
+        targets += [load_retrieval(name, design) for name in design.retrieval]
+        layers = {name: retrieval_layers(name, design) for name in design.retrieval}
+        study = build(targets, design, intermediate_budget(design), layers)
+        json_path, md_path, plot_dir = report_paths()
+        with tempfile.TemporaryDirectory(dir=json_path.parent.parent) as tmp:
+            drawn = draw(study, Path(tmp), intermediate_curves(design))
+            text = markdown(study, [f"study/{p.name}" for p in drawn])
+            if plot_dir.exists():
+                shutil.rmtree(plot_dir)
+            plot_dir.mkdir(parents=True)
+            for p in drawn:
+                shutil.move(p, plot_dir / p.name)
+        write_text_atomic(json_path, json.dumps(study, indent=2, sort_keys=True) + "\n")
+        write_text_atomic(md_path, text)
+        for path in (json_path, md_path):
+            mlflow.log_artifact(str(path))
+        mlflow.log_artifacts(str(plot_dir), artifact_path="study")
+        for name, target in study["targets"].items():
+            for c in target["comparisons"]:
+                if c["role"] == "group vs best member":
+                    mlflow.log_metric(f"{name}_{c['measure']}_group_minus_best", c["diff"])
+        print(terminal_text(study))
+        return study
