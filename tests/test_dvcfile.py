@@ -123,3 +123,21 @@ def test_a_stale_dvc_yaml_fails_in_one_sentence(tmp_path, monkeypatch):
         check_pipeline(tmp_path)
     write_pipeline(tmp_path)
     assert "target-multiemo-vitaminc-squadshifts:" in (tmp_path / "dvc.yaml").read_text()
+
+
+def test_several_seeds_repeat_every_training_run_and_its_consumers(monkeypatch):
+    monkeypatch.setenv("XSTILTS_ROOT", str(REPO))
+    params = load_params(REPO / "params.yaml")
+    params.study.seeds = [1, 2]
+    stages = {name: stage for section in build_stages(params).values() for name, stage in section.items()}
+    assert {"intermediate-all-s1", "intermediate-all-s2", "target-multiemo-all-s2", "retrieve-udhr-all-s1"} <= set(
+        stages
+    )
+    assert "retrieve-udhr-none" in stages and "retrieve-udhr-none-s1" not in stages  # the pretrained encoder
+    assert "tune-all" in stages and "tune-all-s1" not in stages  # tuning and data use `seed`
+    target = stages["target-multiemo-all-s2"]
+    assert target["cmd"].endswith("-P init=all -P run_seed=2") and "models/intermediate/all-s2" in target["deps"]
+    assert target["outs"] == ["models/target/multiemo-all-s2", "predictions/target/multiemo-all-s2.csv"]
+    report = stages["report"]["deps"]
+    assert {"predictions/target/multiemo-none-s1.csv", "predictions/retrieve/udhr-none.csv"} <= set(report)
+    assert "metrics/intermediate/vitaminc-s2.json" in report

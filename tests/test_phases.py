@@ -61,6 +61,28 @@ def test_target_from_intermediate_is_tagged_with_it(project):
     assert _last_run("target").data.tags["intermediate_tasks"] == "vitaminc"
 
 
+def test_a_seeded_run_trains_with_its_seed_from_the_model_of_that_seed(project):
+    """study.seeds: each run of a seed is named by it, trains with it, and starts from the same seed's model."""
+    from xstilts.errors import XstiltsError
+
+    run_intermediate("vitaminc", seed=5)
+    assert _last_run("intermediate").data.tags["seed"] == "5"
+    assert (project / "models/intermediate/vitaminc-s5/encoder/config.json").exists()
+    assert not (project / "models/intermediate/vitaminc").exists()
+    seeded = run_target("multiemo", "vitaminc", seed=5)
+    run = _last_run("target")
+    assert run.data.tags["model_dir"] == "models/target/multiemo-vitaminc-s5" and run.data.tags["seed"] == "5"
+    assert (project / "plots/target/multiemo-vitaminc-s5.json").exists()
+    meta = json.loads((project / "models/target/multiemo-vitaminc-s5/xstilts.json").read_text())
+    assert meta["seed"] == 5
+    with pytest.raises(XstiltsError, match=r"No intermediate model for 'vitaminc' at .*vitaminc-s6; .*-P run_seed=6"):
+        run_target("multiemo", "vitaminc", seed=6)
+    with pytest.raises(XstiltsError, match="the same for every seed"):
+        run_retrieve("udhr", "none", seed=5)
+    unseeded = run_target("multiemo", "none")
+    assert seeded["dev_accuracy_en"] >= 0 and "dev_accuracy_en" in unseeded
+
+
 def test_retrieve_finds_translations(project, tiny_encoder_dir):
     """Top-1 accuracy per language equals a count made here with plain transformers and numpy."""
     import numpy as np

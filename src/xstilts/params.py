@@ -151,6 +151,9 @@ class StudyParams(_Strict):
     each of its members trained alone and against ``none``, on every target and retrieval task."""
 
     group: str | None = None  # a name in intermediate.groups; null: no study report
+    # train every intermediate and target run once per seed (folders, metrics and stages named <run>-s<seed>);
+    # empty: once, with `seed`. Data splits and tuning always use `seed`.
+    seeds: list[int] = Field(default_factory=list)
     resamples: int = Field(default=10_000, ge=1_000)  # paired bootstrap resamples per comparison
     confidence: float = Field(default=0.95, gt=0.5, lt=1)  # of every interval
 
@@ -170,6 +173,8 @@ class Params(_Strict):
     @model_validator(mode="after")
     def _study_design(self) -> Self:
         """The study's group, each member alone and ``none`` must all be trained, tuned and scored."""
+        if len(set(self.study.seeds)) != len(self.study.seeds) or any(s < 0 for s in self.study.seeds):
+            raise ValueError(f"study.seeds must be distinct non-negative integers, not {self.study.seeds}")
         group = self.study.group
         if group is None:
             return self

@@ -23,7 +23,7 @@ from xstilts.errors import XstiltsError
 from xstilts.params import IntermediateParams, Params, TrainParams, load_params
 from xstilts.paths import repo_root
 from xstilts.pipeline.code import KINDS, fingerprint_path
-from xstilts.pipeline.runs import NO_INIT, intermediate_tasks
+from xstilts.pipeline.runs import NO_INIT, intermediate_tasks, run_seeds, seeded
 
 DVC_FILE = "dvc.yaml"
 SAMPLING_KEYS = ("sampling", "temperature", "examples_cap")  # read only by multi-task runs
@@ -78,9 +78,20 @@ def _encoder_deps(params: Params) -> list[str]:
     return []
 
 
-def _init_deps(init: str, params: Params) -> list[str]:
+def _init_deps(init: str, params: Params, seed: int | None = None) -> list[str]:
     """What a run starting from ``init`` loads: the pretrained encoder, or one intermediate model folder."""
-    return _encoder_deps(params) if init == NO_INIT else [f"models/intermediate/{intermediate_tasks(init, params)[0]}"]
+    if init == NO_INIT:
+        return _encoder_deps(params)
+    return [f"models/intermediate/{seeded(intermediate_tasks(init, params)[0], seed)}"]
+
+
+def _seed_arg(seed: int | None) -> str:
+    return "" if seed is None else f" -P run_seed={seed}"
+
+
+def _encoder_seeds(encoders: list[str], params: Params) -> list[tuple[str, int | None]]:
+    """Each retrieval encoder with each seed; the pretrained one (``none``) once, for it has none."""
+    return [(e, s) for e in encoders for s in ([None] if e == NO_INIT else run_seeds(params))]
 
 
 def _settings(section: str, cfg: TrainParams, name: str, multi_task: bool) -> list[str]:
@@ -175,33 +186,36 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
         if spec not in params.intermediate.tasks:
             continue
         tuning = [f"tuning/{folder}.yaml"] if folder in tuned else []
-        stages["intermediate"][stage_name("intermediate", folder)] = {
-            "cmd": f"python -m xstilts run intermediate -P task={spec}",
-            "deps": data + tuning + train_code,
-            "params": keys,
-            "outs": [f"models/intermediate/{folder}", f"predictions/intermediate/{folder}.csv"],
-            "metrics": [{f"metrics/intermediate/{folder}.json": {"cache": False}}],
-            "plots": [_curve("intermediate", folder, members, params)],
-        }
+        for seed in run_seeds(params):
+            run = seeded(folder, seed)
+            stages["intermediate"][stage_name("intermediate", run)] = {
+                "cmd": f"python -m xstilts run intermediate -P task={spec}{_seed_arg(seed)}",
+                "deps": data + tuning + train_code,
+                "params": keys,
+                "outs": [f"models/intermediate/{run}", f"predictions/intermediate/{run}.csv"],
+                "metrics": [{f"metrics/intermediate/{run}.json": {"cache": False}}],
+                "plots": [_curve("intermediate", run, members, params)],
+            }
     for name in params.retrieve.tasks:
         bitext = get_task(name, Role.RETRIEVAL, source=source).family == "bitext"  # keeps per-query hits
-        for encoder in params.retrieve.encoders:
-            stages["retrieve"][stage_name("retrieve", name, encoder)] = {
-                "cmd": f"python -m xstilts run retrieve -P task={name} -P encoder={encoder}",
-                "deps": _prepared(name) + _init_deps(encoder, params) + train_code,
+        for encoder, seed in _encoder_seeds(params.retrieve.encoders, params):
+            run = f"{name}-{seeded(encoder, seed)}"
+            stages["retrieve"][stage_name("retrieve", run)] = {
+                "cmd": f"python -m xstilts run retrieve -P task={name} -P encoder={encoder}{_seed_arg(seed)}",
+                "deps": _prepared(name) + _init_deps(encoder, params, seed) + train_code,
                 "params": [*COMMON, *(f"retrieve.{k}" for k in ("layer", "layers", "max_length", "batch_size"))],
-                "outs": [f"predictions/retrieve/{name}-{encoder}.csv"] if bitext else [],
-                "metrics": [{f"metrics/retrieve/{name}-{encoder}.json": {"cache": False}}],
+                "outs": [f"predictions/retrieve/{run}.csv"] if bitext else [],
+                "metrics": [{f"metrics/retrieve/{run}.json": {"cache": False}}],
             }
     registered = []
     for name in params.target.tasks:
         task = get_task(name, Role.TARGET, source=source)
         data = _prepared(name) + (_prepared(task.train_from) if task.train_from else [])
-        for init in params.target.inits:
-            run = f"{name}-{init}"
-            stages["target"][stage_name("target", name, init)] = {
-                "cmd": f"python -m xstilts run target -P task={name} -P init={init}",
-                "deps": data + _init_deps(init, params) + train_code,
+        for init, seed in [(i, s) for i in params.target.inits for s in run_seeds(params)]:
+            run = seeded(f"{name}-{init}", seed)
+            stages["target"][stage_name("target", run)] = {
+                "cmd": f"python -m xstilts run target -P task={name} -P init={init}{_seed_arg(seed)}",
+                "deps": data + _init_deps(init, params, seed) + train_code,
                 "params": [*COMMON, *_settings("target", params.target, name, False)],
                 "outs": [f"models/target/{run}", f"predictions/target/{run}.csv"],
                 "metrics": [{f"metrics/target/{run}.json": {"cache": False}}],
@@ -223,7 +237,8 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def _report_stage(params: Params) -> dict[str, Any]:
-    """Reads every target run of the design, the intermediate models' metrics and the targets' training data."""
+    """Reads every target and retrieval run of the design (each seed), the intermediate models' metrics and
+    curves, and the targets' training data (its domains)."""
     from xstilts.tasks import Role, get_task
 
     group, source = params.study.group, params.data.source
@@ -231,16 +246,19 @@ def _report_stage(params: Params) -> dict[str, Any]:
     inits = [NO_INIT, *members, group]
     trained_on = [get_task(t, Role.TARGET, source=source) for t in params.target.tasks]
     bitext = [t for t in params.retrieve.tasks if get_task(t, Role.RETRIEVAL, source=source).family == "bitext"]
+    seeds = run_seeds(params)
+    targets = [seeded(f"{t}-{i}", s) for t in params.target.tasks for i in inits for s in seeds]
+    retrieval = [f"{t}-{seeded(e, s)}" for t in bitext for e, s in _encoder_seeds(inits, params)]
+    models = [seeded(m, s) for m in [*members, group] for s in seeds]
     return {
         "cmd": "python -m xstilts run report",
-        "deps": [f"predictions/target/{t}-{i}.csv" for t in params.target.tasks for i in inits]
+        "deps": [f"predictions/target/{r}.csv" for r in targets]
         + [
-            f"{kind}/retrieve/{t}-{i}.{ext}"
-            for t in bitext
-            for i in inits
+            f"{kind}/retrieve/{r}.{ext}"
+            for r in retrieval
             for kind, ext in (("predictions", "csv"), ("metrics", "json"))
-        ]  # fmt: skip
-        + [f"{kind}/intermediate/{m}.json" for m in [*members, group] for kind in ("metrics", "plots")]
+        ]
+        + [f"{kind}/intermediate/{m}.json" for m in models for kind in ("metrics", "plots")]
         + sorted({f"data/prepared/{t.train_from or t.name}" for t in trained_on})
         + [fingerprint_path("report")],
         "params": [

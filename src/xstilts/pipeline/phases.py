@@ -26,7 +26,7 @@ from xstilts.encoder.loading import load_encoder, resolve_model
 from xstilts.errors import XstiltsError
 from xstilts.params import Params, TrainParams, load_params
 from xstilts.paths import curve_path, metrics_dir, models_dir, prepared_dir, repo_root
-from xstilts.pipeline.runs import NO_INIT, intermediate_tasks, resolve_init
+from xstilts.pipeline.runs import NO_INIT, intermediate_tasks, resolve_init, seeded
 from xstilts.pipeline.training import train_and_evaluate_tasks
 from xstilts.tasks import Role, Task, get_task
 from xstilts.tracking import Tag, configure, log_settings, phase_run, temporary_environ, write_metrics_json
@@ -108,11 +108,15 @@ class RunPlan:
         return curve_path(self.phase, self.out_name)
 
 
-def plan_run(phase: str, task_spec: str, init: str, params: Params, tuned: bool = True) -> RunPlan:
+def plan_run(
+    phase: str, task_spec: str, init: str, params: Params, tuned: bool = True, seed: int | None = None
+) -> RunPlan:
     """The plan of an ``intermediate`` run of ``task_spec`` or a ``target`` run of ``task_spec`` from ``init``.
 
     An intermediate task in ``tune.tasks`` trains with its study's lr and epochs (``tuning/<task>.yaml``, which
-    must be the result for these settings); ``tuned=False``: with ``params.yaml``'s (the study's trial 0)."""
+    must be the result for these settings); ``tuned=False``: with ``params.yaml``'s (the study's trial 0).
+    ``seed`` (one of ``study.seeds``): the run trains with it, from the intermediate model of the same seed, and
+    its folders are named ``<run>-s<seed>``; tuning and data stay those of ``params.seed``."""
     if phase == "intermediate":
         role = Role.INTERMEDIATE
         out_name, names = intermediate_tasks(task_spec, params)
@@ -121,7 +125,7 @@ def plan_run(phase: str, task_spec: str, init: str, params: Params, tuned: bool 
     else:
         role, out_name = Role.TARGET, f"{task_spec}-{init}"
         tasks = [get_task(task_spec, role, source=params.data.source)]
-        (encoder, intermediate), cfg = resolve_init(init, params), params.target.for_task(task_spec)
+        (encoder, intermediate), cfg = resolve_init(init, params, seed), params.target.for_task(task_spec)
     for name in dict.fromkeys(n for t in tasks for n in (t.name, t.train_from) if n):
         require_validated(name, prepared_dir(name))  # no training on data that failed (or missed) validation
     study = None
@@ -135,6 +139,8 @@ def plan_run(phase: str, task_spec: str, init: str, params: Params, tuned: bool 
         except ValueError as exc:
             raise XstiltsError(f"tuning/{out_name}.yaml holds an lr or epochs phase 2 cannot use ({exc}).") from exc
         study = result["study"]
+    if seed is not None:
+        out_name, params = seeded(out_name, seed), params.model_copy(update={"seed": seed})
     key = _checkpoint_key(phase, out_name, tasks, encoder, cfg, params)
     folder = checkpoint.checkpoint_dir(phase, out_name, key)
     return RunPlan(phase, role, init, tasks, out_name, encoder, intermediate, cfg, params, folder, study)
@@ -144,14 +150,15 @@ def _tuned_names(params: Params) -> set[str]:
     return {intermediate_tasks(spec, params)[0] for spec in params.tune.tasks}
 
 
-def _train_phase(phase: str, task_spec: str, init: str, params: Params | None) -> dict[str, float]:
+def _train_phase(phase: str, task_spec: str, init: str, params: Params | None, seed: int | None) -> dict[str, float]:
     main = process_state().is_main_process
     try:  # a plan that cannot be made still gets its MLflow run, which ends FAILED with the reason
-        plan, failure = plan_run(phase, task_spec, init, params or load_params()), None
+        plan, failure = plan_run(phase, task_spec, init, params or load_params(), seed=seed), None
     except XstiltsError as exc:
         plan, failure = None, exc
     run_id = _previous_run(plan.checkpoint_dir) if plan is not None and main else None
-    with _run_context(phase, {"task": task_spec, "init": init}, {Tag.TASK: task_spec}, run_id):
+    logged = {"task": task_spec, "init": init, **({} if seed is None else {"run_seed": seed})}
+    with _run_context(phase, logged, {Tag.TASK: task_spec}, run_id):
         if plan is None:
             raise failure
         return _train(plan, main)
@@ -189,7 +196,7 @@ def _train(plan: RunPlan, main: bool) -> dict[str, float]:
     write_text_atomic(plan.curve_json, json.dumps(outcome.curve, indent=1) + "\n")
     mlflow.log_artifact(str(plan.curve_json))
     if plan.role == Role.TARGET:
-        _write_xtreme(plan.tasks[0].name, plan.predictions_csv, plan.init)
+        _write_xtreme(plan.tasks[0].name, plan.predictions_csv, plan.out_name.removeprefix(f"{plan.tasks[0].name}-"))
     # the model stays in DVC's cache; MLflow gets a copy only when the registry promotes it (registry.promote)
     model_dir = plan.model_dir
     mlflow.set_tags({Tag.MODEL_DIR: str(model_dir.relative_to(repo_root())), Tag.FINGERPRINT: fingerprint(model_dir)})
@@ -211,13 +218,14 @@ def _write_xtreme(task: str, predictions_csv: Path, init: str) -> None:
         log_xtreme_artifacts(write_xtreme_predictions(task, table, repo_root() / "predictions" / "xtreme" / init))
 
 
-def run_intermediate(task: str, params: Params | None = None) -> dict[str, float]:
+def run_intermediate(task: str, params: Params | None = None, seed: int | None = None) -> dict[str, float]:
     """Phase 2: train ``task`` (English; ``a,b,c`` or a group of ``intermediate.groups`` trains several together)
     from the pretrained encoder; writes models/intermediate/<task, group name, or a+b+c>. ``params`` defaults to
-    ``params.yaml``; ``per_task`` is looked up by the folder name, so ``task=a,b`` and ``task=a+b`` read ``a+b``."""
-    return _train_phase("intermediate", task, NO_INIT, params)
+    ``params.yaml``; ``per_task`` is looked up by the folder name, so ``task=a,b`` and ``task=a+b`` read ``a+b``.
+    ``seed``: one run of a several-seed study (:func:`plan_run`)."""
+    return _train_phase("intermediate", task, NO_INIT, params, seed)
 
 
-def run_target(task: str, init: str = NO_INIT, params: Params | None = None) -> dict[str, float]:
+def run_target(task: str, init: str = NO_INIT, params: Params | None = None, seed: int | None = None) -> dict:
     """Phase 3: fine-tune ``task`` on English from ``init``'s encoder, evaluate zero-shot in every language."""
-    return _train_phase("target", task, init, params)
+    return _train_phase("target", task, init, params, seed)

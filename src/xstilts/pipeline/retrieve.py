@@ -16,9 +16,10 @@ from xstilts.atomic import write_text_atomic
 from xstilts.data.loading import load_split
 from xstilts.data.reports import require_validated
 from xstilts.encoder.loading import load_encoder
+from xstilts.errors import XstiltsError
 from xstilts.params import Params, load_params
 from xstilts.paths import metrics_dir, prepared_dir, repo_root
-from xstilts.pipeline.runs import NO_INIT, resolve_init
+from xstilts.pipeline.runs import NO_INIT, resolve_init, seeded
 from xstilts.retrieval import Embedder, RetrievalResult, retrieve, write_retrieval_predictions
 from xstilts.tasks import Role, get_task
 from xstilts.tracking import Tag, log_settings, phase_run, write_metrics_json
@@ -35,15 +36,21 @@ def _examples(result: RetrievalResult, layer: int) -> pd.DataFrame:
     return table
 
 
-def run_retrieve(task: str, encoder: str = NO_INIT, params: Params | None = None) -> dict[str, float]:
-    """Score retrieval ``task`` with an encoder: the pretrained one (``none``) or an intermediate model's
-    (``params`` defaults to ``params.yaml``)."""
-    with phase_run("retrieve", {"task": task, "encoder": encoder}, {Tag.TASK: task}):
+def run_retrieve(
+    task: str, encoder: str = NO_INIT, params: Params | None = None, seed: int | None = None
+) -> dict[str, float]:
+    """Score retrieval ``task`` with an encoder: the pretrained one (``none``) or an intermediate model's, of
+    ``seed`` in a several-seed study (``params`` defaults to ``params.yaml``)."""
+    logged = {"task": task, "encoder": encoder, **({} if seed is None else {"run_seed": seed})}
+    with phase_run("retrieve", logged, {Tag.TASK: task}):
         params = params or load_params()
+        if seed is not None and encoder == NO_INIT:
+            raise XstiltsError("Encoder none is the pretrained encoder, the same for every seed; drop the seed.")
         cfg = params.retrieve
         retrieval_task = get_task(task, Role.RETRIEVAL, source=params.data.source)
         require_validated(retrieval_task.name, prepared_dir(retrieval_task.name))
-        encoder_name, intermediate_tasks = resolve_init(encoder, params)
+        encoder_name, intermediate_tasks = resolve_init(encoder, params, seed)
+        encoder = seeded(encoder, seed)  # the name of its outputs
         log_settings(params, cfg.model_dump(exclude={"tasks", "encoders"}), {Tag.INTERMEDIATE: intermediate_tasks})
         tokenizer, model = load_encoder(encoder_name)
         started = time.time()

@@ -44,26 +44,38 @@ def intermediate_tasks(spec: str, params: Params) -> tuple[str, list[str]]:
     return out_name, names
 
 
+def seeded(name: str, seed: int | None) -> str:
+    """A run's name with its seed when a study trains several (``all-s14``); with ``seed`` None, the name."""
+    return name if seed is None else f"{name}-s{seed}"
+
+
+def run_seeds(params: Params) -> list[int | None]:
+    """The seeds each training run is repeated with (``study.seeds``); ``[None]``: once, with ``seed``."""
+    return list(params.study.seeds) or [None]
+
+
 def intermediate_model_dir(name: str) -> Path:
     return models_dir() / "intermediate" / name
 
 
-def resolve_init(init: str, params: Params) -> tuple[str, str]:
-    """Map ``init`` ("none", intermediate task(s) or group, or a model folder) to (encoder, intermediate tasks)."""
+def resolve_init(init: str, params: Params, seed: int | None = None) -> tuple[str, str]:
+    """Map ``init`` ("none", intermediate task(s) or group, or a model folder) to (encoder, intermediate tasks);
+    with ``seed``, an intermediate model of that seed (``models/intermediate/<name>-s<seed>``)."""
     from xstilts.modeling import read_meta  # imports torch: only runs that load a model get here
 
     if init == NO_INIT:
         return params.model.name, NO_INIT
-    candidate = intermediate_model_dir(init)
-    if not candidate.exists() and Path(init).exists():
+    candidate = intermediate_model_dir(seeded(init, seed))
+    if not candidate.exists() and seed is None and Path(init).exists():
         candidate = Path(init)
     if not candidate.exists():
         out_name, _ = intermediate_tasks(init, params)  # an unknown name fails here with the list of tasks
-        candidate = intermediate_model_dir(out_name)
+        candidate = intermediate_model_dir(seeded(out_name, seed))
     if candidate.exists():
         meta = read_meta(candidate)
         return str(candidate / "encoder"), meta.get("intermediate_tasks", init)
     raise XstiltsError(
         f"No intermediate model for {init!r} at {candidate}; "
-        f"run `mlflow run . -e intermediate -P task={init}` (or `dvc repro`) first."
+        f"run `mlflow run . -e intermediate -P task={init}{'' if seed is None else f' -P run_seed={seed}'}` "
+        "(or `dvc repro`) first."
     )

@@ -55,7 +55,7 @@ def run_report(params: Params | None = None) -> dict:
             plot_dir.mkdir(parents=True)
             for p in drawn:
                 shutil.move(p, plot_dir / p.name)
-        write_text_atomic(json_path, json.dumps(study, indent=2, sort_keys=True) + "\n")
+        write_text_atomic(json_path, json.dumps(study, indent=2) + "\n")  # in the design's order, the same every run
         write_text_atomic(md_path, text)
         for path in (json_path, md_path):
             mlflow.log_artifact(str(path))

@@ -32,11 +32,33 @@ class Target:
     train_language: str
     original_languages: tuple[str, ...]
     train_domains: tuple[str, ...]
-    runs: dict[str, pd.DataFrame]  # init -> predictions table (both splits), rows in one order
+    runs: dict[str, pd.DataFrame]  # init -> predictions table (both splits; seeds averaged), rows in one order
+    seed_runs: dict[str, list[pd.DataFrame]] = field(default_factory=dict)  # init -> one table per seed
 
     def rows(self, split: str, init: str) -> pd.DataFrame:
         table = self.runs[init]
         return table[table["split"] == split]
+
+
+def average_seeds(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Aligned tables of one init's runs with different seeds as one: each example's score and weight averaged
+    (the bootstrap then resamples the seed-averaged per-example scores)."""
+    out = tables[0].copy()
+    for column in ("score", "weight"):
+        out[column] = np.mean([t[column].to_numpy(float) for t in tables], axis=0)
+    return out
+
+
+def seed_spread(target: Target) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per init and measure: the test value of each seed's run, their mean and standard deviation (ddof 1)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for init, tables in target.seed_runs.items():
+        out[init] = {}
+        for m in measures(target):
+            values = [scored(t[t["split"] == "test"], m.mask(t[t["split"] == "test"], target)).metric() for t in tables]
+            sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+            out[init][m.name] = {"values": values, "mean": float(np.mean(values)), "sd": sd}
+    return out
 
 
 @dataclass(frozen=True)

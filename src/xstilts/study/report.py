@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from xstilts.study.analysis import Target, by_language_vs_none, compare, measures, robustness
+from xstilts.study.analysis import Target, by_language_vs_none, compare, measures, robustness, seed_spread
 from xstilts.study.runs import Design
 from xstilts.study.verdict import answer, find, headline, interval, pts, signed, underpowered
 
@@ -26,7 +26,9 @@ def target_results(target: Target, design: Design) -> dict[str, Any]:
     test = target.rows("test", "none")
     args = (design.resamples, design.seed, design.confidence)
     comparisons = compare(target, design.group, list(design.members), *args)
+    spread = seed_spread(target) if len(design.seeds) > 1 else {}
     return {
+        "seeds": spread,
         "family": target.family,
         "metric": target.metric,
         "train_domains": list(target.train_domains),
@@ -54,7 +56,7 @@ def build(
             "group": design.group,
             "members": list(design.members),
             "inits": list(design.inits),
-            "seeds": [design.seed],
+            "seeds": design.seed_values,
             "resamples": design.resamples,
             "confidence": design.confidence,
             "best_member": "chosen per target and measure on dev, by the same measure",
@@ -83,10 +85,11 @@ def main_table(study: dict[str, Any]) -> list[str]:
             if c is None:
                 lines.append(f"| {name} | {what} | {pts(rob['none'][measure])} | no dev split | | | |")
                 continue
+            sd = {i: f" ± {pts(v[measure]['sd'])}" for i, v in target["seeds"].items()} if target["seeds"] else {}
             lines.append(
-                f"| {name} | {what} | {pts(rob['none'][measure])} | `{c['b']}` {pts(c['b_value'])} | "
-                f"{pts(c['a_value'])} | {signed(c['diff'])} [{signed(c['low'])}, {signed(c['high'])}] | "
-                f"{c['p_holm']:.3f} |"
+                f"| {name} | {what} | {pts(rob['none'][measure])}{sd.get('none', '')} | `{c['b']}` "
+                f"{pts(c['b_value'])}{sd.get(c['b'], '')} | {pts(c['a_value'])}{sd.get(group, '')} | "
+                f"{signed(c['diff'])} [{signed(c['low'])}, {signed(c['high'])}] | {c['p_holm']:.3f} |"
             )
     return lines
 
@@ -130,7 +133,13 @@ def markdown(study: dict[str, Any], plots: list[str]) -> str:
         f"Group `{d['group']}` ({', '.join(f'`{m}`' for m in d['members'])}) against each member trained alone and "
         f"against no intermediate training (`none`); seeds {d['seeds']}; paired bootstrap over test examples "
         f"({d['resamples']:,} resamples, stratified by language), {100 * d['confidence']:.0f}% percentile "
-        "intervals, Holm's correction within each (target, measure). Scores in %; the best member is chosen on dev.",
+        "intervals, Holm's correction within each (target, measure). Scores in %; the best member is chosen on dev"
+        + (
+            "; with several seeds, each example's scores are averaged over the seeds before resampling, and the "
+            "main table gives ± the standard deviation over seeds."
+            if len(d["seeds"]) > 1
+            else "."
+        ),
         "",
         "## Main table",
         "",

@@ -12,7 +12,8 @@ from xstilts.data.splits import read_split
 from xstilts.errors import XstiltsError
 from xstilts.params import Params
 from xstilts.paths import curve_path, metrics_dir, prepared_dir, repo_root
-from xstilts.study.analysis import NONE, Target, align
+from xstilts.pipeline.runs import run_seeds, seeded
+from xstilts.study.analysis import NONE, Target, align, average_seeds
 from xstilts.tasks import Role, get_task
 
 
@@ -28,6 +29,11 @@ class Design:
     seed: int
     resamples: int
     confidence: float
+    seeds: tuple[int | None, ...] = (None,)  # each run's seeds (study.seeds); None: once, with ``seed``
+
+    @property
+    def seed_values(self) -> list[int]:
+        return [self.seed if s is None else s for s in self.seeds]
 
     @property
     def inits(self) -> tuple[str, ...]:
@@ -44,7 +50,10 @@ class Design:
             t for t in params.retrieve.tasks if get_task(t, Role.RETRIEVAL, source=source).family == "bitext"
         )
         targets = tuple(params.target.tasks)
-        return cls(group, members, targets, retrieval, params.retrieve.layer, params.seed, s.resamples, s.confidence)
+        seeds = tuple(run_seeds(params))
+        return cls(
+            group, members, targets, retrieval, params.retrieve.layer, params.seed, s.resamples, s.confidence, seeds
+        )
 
 
 def predictions_csv(phase: str, task: str, init: str) -> Path:
@@ -67,37 +76,52 @@ def train_domains(task_name: str, source: str) -> tuple[str, ...]:
     return tuple(sorted(set(table.column("domain").to_pylist())))
 
 
+def _target(name: str, seed_runs: dict[str, list[pd.DataFrame]], **declared) -> Target:
+    """A Target from each init's runs, one per seed: aligned, and averaged over seeds for the comparisons."""
+    flat = {f"{init}#{k}": t for init, tables in seed_runs.items() for k, t in enumerate(tables)}
+    aligned = align(flat, name)
+    per_seed = {init: [aligned[f"{init}#{k}"] for k in range(len(t))] for init, t in seed_runs.items()}
+    runs = {init: average_seeds(tables) for init, tables in per_seed.items()}
+    return Target(name=name, runs=runs, seed_runs=per_seed, **declared)
+
+
 def load_target(name: str, design: Design, params: Params) -> Target:
     task = get_task(name, Role.TARGET, source=params.data.source)
-    runs = {init: read_predictions(predictions_csv("target", name, init)) for init in design.inits}
-    return Target(
-        name=name,
+    seed_runs = {
+        init: [read_predictions(predictions_csv("target", name, seeded(init, s))) for s in design.seeds]
+        for init in design.inits
+    }
+    return _target(
+        name,
+        seed_runs,
         family=task.family.value,
         metric=task.metric,
         train_language=task.train_language,
         original_languages=tuple(task.original_languages),
         train_domains=train_domains(name, params.data.source),
-        runs=align(runs, name),
     )
 
 
 def load_retrieval(name: str, design: Design) -> Target:
-    """A retrieval task's per-query hits at ``design.layer`` from every encoder; every query is zero-shot."""
-    runs = {}
+    """A retrieval task's per-query hits at ``design.layer`` from every encoder (the pretrained one has no seed);
+    every query is zero-shot."""
+    seed_runs = {}
     for init in design.inits:
-        table = read_predictions(predictions_csv("retrieve", name, init))
-        table = table[table["layer"] == design.layer].drop(columns="layer")
-        runs[init] = table.assign(domain=name)
-    return Target(name, "bitext", "accuracy", "en", (), (), align(runs, name))
+        seeds = [None] if init == NONE else design.seeds
+        tables = [read_predictions(predictions_csv("retrieve", name, seeded(init, s))) for s in seeds]
+        seed_runs[init] = [t[t["layer"] == design.layer].drop(columns="layer").assign(domain=name) for t in tables]
+    declared = {"family": "bitext", "metric": "accuracy", "train_language": "en"}
+    return _target(name, seed_runs, original_languages=(), train_domains=(), **declared)
 
 
 def retrieval_layers(name: str, design: Design) -> dict[str, dict[str, float]]:
-    """Per encoder: mean test top-1 accuracy by layer (``retrieve.layer`` and ``retrieve.layers``)."""
+    """Per encoder: mean test top-1 accuracy by layer (``retrieve.layer`` and ``retrieve.layers``; the first seed's
+    run where there are several)."""
     out = {}
     for init in design.inits:
-        path = metrics_dir() / "retrieve" / f"{name}-{init}.json"
+        path = metrics_dir() / "retrieve" / f"{name}-{seeded(init, None if init == NONE else design.seeds[0])}.json"
         if not path.is_file():
-            raise XstiltsError(f"{path} is missing; run `dvc repro retrieve-{name}-{init}` first.")
+            raise XstiltsError(f"{path} is missing; run `dvc repro {path.stem}` (its retrieve stage) first.")
         values = json.loads(path.read_text())
         layers = {str(design.layer): values["test_accuracy_zeroshot"]}
         for key, value in values.items():
@@ -111,7 +135,7 @@ def retrieval_layers(name: str, design: Design) -> dict[str, dict[str, float]]:
 def intermediate_budget(design: Design) -> dict[str, dict[str, float]]:
     """Per intermediate model of the design: its optimizer steps and training examples (metrics files)."""
     out = {}
-    for name in (*design.members, design.group):
+    for name in (seeded(m, s) for m in (*design.members, design.group) for s in design.seeds):
         path = metrics_dir() / "intermediate" / f"{name}.json"
         if not path.is_file():
             raise XstiltsError(f"{path} is missing; run `dvc repro intermediate-{name}` first.")
@@ -124,7 +148,7 @@ def intermediate_budget(design: Design) -> dict[str, dict[str, float]]:
 def intermediate_curves(design: Design) -> dict[str, list[dict]]:
     """Per intermediate model of the design: its evaluations (``plots/intermediate/<name>.json``)."""
     out = {}
-    for name in (*design.members, design.group):
+    for name in (seeded(m, s) for m in (*design.members, design.group) for s in design.seeds):
         path = curve_path("intermediate", name)
         if not path.is_file():
             raise XstiltsError(f"{path} is missing; run `dvc repro intermediate-{name}` first.")
