@@ -76,6 +76,18 @@ def test_strata_are_resampled_separately_and_averaged():
     assert (result.a_value, result.low, result.high, result.p) == (0.5, 0.0, 0.0, 1.0)
 
 
+def test_translations_of_one_row_are_resampled_together():
+    from xstilts.study.bootstrap import resampled_metrics
+
+    # ids x and y in two languages; right on x in both, wrong on y in both: drawing k copies of x out of 2 gives
+    # k/2 in each language, so the language mean is 0, 1/2 or 1; independent draws per language would give 1/4, 3/4
+    langs, score = np.array(["de", "de", "fr", "fr"]), np.array([1.0, 0, 1, 0])
+    shared = Scored(score, np.ones(4), langs, clusters=np.array(["x", "y", "x", "y"]))
+    assert set(resampled_metrics([shared], 2_000, seed=0)[0].tolist()) == {0.0, 0.5, 1.0}
+    apart = Scored(score, np.ones(4), langs, clusters=np.array(["de-x", "de-y", "fr-x", "fr-y"]))
+    assert {0.25, 0.75} <= set(resampled_metrics([apart], 2_000, seed=0)[0].tolist())
+
+
 def test_holm_matches_a_hand_computation():
     # sorted 0.01, 0.03, 0.04 times 3, 2, 1 = 0.03, 0.06, 0.04; monotone: 0.03, 0.06, 0.06
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])

@@ -96,7 +96,8 @@ def measures(target: Target) -> list[Measure]:
 
 def scored(rows: pd.DataFrame, mask: np.ndarray) -> Scored:
     chosen = rows[mask]
-    return Scored(chosen["score"].to_numpy(float), chosen["weight"].to_numpy(float), chosen["language"].to_numpy(str))
+    columns = (chosen["score"].to_numpy(float), chosen["weight"].to_numpy(float), chosen["language"].to_numpy(str))
+    return Scored(*columns, clusters=chosen["id"].to_numpy(str))
 
 
 def cell_scores(rows: pd.DataFrame, by: list[str]) -> dict[str, float]:

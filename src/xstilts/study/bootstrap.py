@@ -4,7 +4,8 @@ A metric over a set of examples is a ratio of sums, ``sum(score) / sum(weight)``
 word accuracy: correct words over words; entity F1: ``2 TP`` over ``2 TP + FP + FN``), so every resample
 recomputes the metric itself, not a mean of per-example metrics. Examples are resampled within each stratum (a
 language), the metric is computed per stratum and averaged, as the zero-shot means are; both systems see the
-same resampled examples.
+same resampled examples. Where every stratum holds the same ids (translations of the same rows, as MultiEmo's test
+languages), the ids are resampled instead, each bringing its row in every language (a cluster bootstrap).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Scored:
     score: np.ndarray
     weight: np.ndarray
     strata: np.ndarray
+    clusters: np.ndarray | None = None  # each example's id: translations of one row share it across strata
 
     def metric(self) -> float:
         return float(np.mean([ratio(self.score[s], self.weight[s]) for s in stratum_rows(self.strata)]))
@@ -63,11 +65,39 @@ def resampled_metrics(parts: Sequence[Scored], n_resamples: int, seed: int) -> n
     if any(len(p.strata) != len(strata) or not np.array_equal(p.strata, strata) for p in parts):
         raise XstiltsError("A paired bootstrap needs both systems scored on the same examples, in the same order.")
     rng = np.random.default_rng(seed)
+    groups = stratum_rows(strata)
+    if (shared := shared_clusters(parts[0], groups)) is not None:
+        return _cluster_resamples(parts, groups, shared, n_resamples, rng)
     per_stratum = []
-    for rows in stratum_rows(strata):
+    for rows in groups:
         idx = rows[rng.integers(0, len(rows), size=(n_resamples, len(rows)))]
         with np.errstate(invalid="ignore", divide="ignore"):
             per_stratum.append([p.score[idx].sum(1) / p.weight[idx].sum(1) for p in parts])
+    return np.mean(np.asarray(per_stratum), axis=0)
+
+
+def shared_clusters(part: Scored, groups: list[np.ndarray]) -> np.ndarray | None:
+    """The cluster keys when every stratum holds each of them exactly once (MultiEmo: every test row in every
+    language), else None: then each stratum is resampled on its own."""
+    if part.clusters is None or len(groups) < 2:
+        return None
+    keys = np.unique(part.clusters)
+    if all(len(rows) == len(keys) and np.array_equal(np.sort(part.clusters[rows]), keys) for rows in groups):
+        return keys
+    return None
+
+
+def _cluster_resamples(
+    parts: Sequence[Scored], groups: list[np.ndarray], keys: np.ndarray, n: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Resample the rows' ids, each drawn id bringing its row in every stratum: translations of one review rise
+    and fall together, so the mean over languages is not treated as languages' worth of independent evidence."""
+    counts = rng.multinomial(len(keys), np.full(len(keys), 1 / len(keys)), size=n).astype(float)  # [n, keys]
+    per_stratum = []
+    for rows in groups:
+        times = counts[:, np.searchsorted(keys, parts[0].clusters[rows])]  # [n, rows]: how often each row is drawn
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_stratum.append([(times @ p.score[rows]) / (times @ p.weight[rows]) for p in parts])
     return np.mean(np.asarray(per_stratum), axis=0)
 
 
