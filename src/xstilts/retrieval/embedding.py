@@ -54,22 +54,9 @@ def embed_layers(
     return out
 
 
-def embed(
-    texts: Sequence[str],
-    tokenizer: PreTrainedTokenizerBase,
-    encoder: PreTrainedModel,
-    layer: int = -1,
-    max_length: int = 256,
-    batch_size: int = 32,
-    second: Sequence[str] | None = None,
-) -> np.ndarray:
-    """:func:`embed_layers` of one layer."""
-    return embed_layers(texts, tokenizer, encoder, (layer,), max_length, batch_size, second)[layer]
-
-
 @dataclass(frozen=True)
 class Embedder:
-    """An encoder with the settings it embeds with: ``embedder(texts, second)`` is :func:`embed`.
+    """An encoder with the settings it embeds with: ``embedder(texts, second)`` is :func:`embed_layers` at ``layer``.
 
     ``also``: more layers computed in the same forward passes and kept, so that :meth:`at` scores them without
     running the encoder again.

@@ -8,7 +8,7 @@ import numpy as np
 
 from xstilts.study.analysis import Target, by_language_vs_none, compare, measures, robustness, seed_spread
 from xstilts.study.runs import Design
-from xstilts.study.verdict import answer, find, headline, interval, pts, signed, underpowered
+from xstilts.study.verdict import answer, find, pts, signed, underpowered
 
 
 def rounded(value: Any) -> Any:
@@ -164,6 +164,3 @@ def terminal_text(study: dict[str, Any]) -> str:
         *study["underpowered"],
     ]
     return "\n".join(rows) + "\n"
-
-
-__all__ = ["build", "headline", "interval", "markdown", "terminal_text"]
