@@ -88,6 +88,29 @@ def test_translations_of_one_row_are_resampled_together():
     assert {0.25, 0.75} <= set(resampled_metrics([apart], 2_000, seed=0)[0].tolist())
 
 
+def test_keys_missing_from_some_languages_are_still_resampled_together():
+    from xstilts.study.bootstrap import resampled_metrics, translation_keys
+
+    # UDHR-like: de lacks paragraph z. de: x right, y wrong; fr: x right, y and z wrong. Drawing (x, y, z) counts
+    # (a, b, c) gives de = a/(a+b), fr = a/3: de = 1 forces fr >= 1/3, so the language mean is never 1/2, which
+    # independent draws per language reach (de = 1, fr = 0)
+    ids = ["udhr-de-1-0", "udhr-de-2-0", "udhr-fr-1-0", "udhr-fr-2-0", "udhr-fr-3-0"]
+    langs = np.array(["de", "de", "fr", "fr", "fr"])
+    keys = translation_keys(ids, langs.tolist())
+    assert keys.tolist() == ["udhr-1-0", "udhr-2-0", "udhr-1-0", "udhr-2-0", "udhr-3-0"]
+    values = resampled_metrics([Scored(np.array([1.0, 0, 1, 0, 0]), np.ones(5), langs, keys)], 2_000, seed=0)[0]
+    assert set(np.round(values, 6).tolist()) <= {
+        0.0,
+        round(1 / 3, 6),
+        round(5 / 12, 6),
+        round(2 / 3, 6),
+        round(5 / 6, 6),
+        1.0,
+    }
+    stratified = resampled_metrics([Scored(np.array([1.0, 0, 1, 0, 0]), np.ones(5), langs)], 2_000, seed=0)[0]
+    assert 0.5 in stratified.tolist()
+
+
 def test_holm_matches_a_hand_computation():
     # sorted 0.01, 0.03, 0.04 times 3, 2, 1 = 0.03, 0.06, 0.04; monotone: 0.03, 0.06, 0.06
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from xstilts.errors import XstiltsError
-from xstilts.study.bootstrap import Interval, Scored, holm, paired, ratio
+from xstilts.study.bootstrap import Interval, Scored, holm, paired, ratio, translation_keys
 
 NONE = "none"
 ROW_KEY = ["id", "language"]
@@ -97,7 +97,7 @@ def measures(target: Target) -> list[Measure]:
 def scored(rows: pd.DataFrame, mask: np.ndarray) -> Scored:
     chosen = rows[mask]
     columns = (chosen["score"].to_numpy(float), chosen["weight"].to_numpy(float), chosen["language"].to_numpy(str))
-    return Scored(*columns, clusters=chosen["id"].to_numpy(str))
+    return Scored(*columns, clusters=translation_keys(chosen["id"].tolist(), chosen["language"].tolist()))
 
 
 def cell_scores(rows: pd.DataFrame, by: list[str]) -> dict[str, float]:

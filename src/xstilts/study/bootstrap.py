@@ -4,8 +4,9 @@ A metric over a set of examples is a ratio of sums, ``sum(score) / sum(weight)``
 word accuracy: correct words over words; entity F1: ``2 TP`` over ``2 TP + FP + FN``), so every resample
 recomputes the metric itself, not a mean of per-example metrics. Examples are resampled within each stratum (a
 language), the metric is computed per stratum and averaged, as the zero-shot means are; both systems see the
-same resampled examples. Where every stratum holds the same ids (translations of the same rows, as MultiEmo's test
-languages), the ids are resampled instead, each bringing its row in every language (a cluster bootstrap).
+same resampled examples. Where strata share translation keys (the same rows translated: MultiEmo's test languages,
+UDHR's paragraphs, LibreOffice's help strings), the keys are resampled instead, each bringing its row in every
+language that has it (a cluster bootstrap): translations of one row are not independent evidence.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class Scored:
     score: np.ndarray
     weight: np.ndarray
     strata: np.ndarray
-    clusters: np.ndarray | None = None  # each example's id: translations of one row share it across strata
+    clusters: np.ndarray | None = None  # each example's translation key, shared by its translations in other strata
 
     def metric(self) -> float:
         return float(np.mean([ratio(self.score[s], self.weight[s]) for s in stratum_rows(self.strata)]))
@@ -76,29 +77,36 @@ def resampled_metrics(parts: Sequence[Scored], n_resamples: int, seed: int) -> n
     return np.mean(np.asarray(per_stratum), axis=0)
 
 
+def translation_keys(ids: Sequence[str], languages: Sequence[str]) -> np.ndarray:
+    """Each id without its own language (``udhr-de-3-1`` -> ``udhr-3-1``): the key its translations share."""
+    return np.array([i.replace(f"-{lang}-", "-", 1) for i, lang in zip(ids, languages, strict=True)], dtype=str)
+
+
 def shared_clusters(part: Scored, groups: list[np.ndarray]) -> np.ndarray | None:
-    """The cluster keys when every stratum holds each of them exactly once (MultiEmo: every test row in every
-    language), else None: then each stratum is resampled on its own."""
+    """The cluster keys (sorted) when some key stands in two or more strata (translations), else None: then each
+    stratum is resampled on its own. A key may be missing from some strata (a UDHR paragraph a translation lacks)."""
     if part.clusters is None or len(groups) < 2:
         return None
-    keys = np.unique(part.clusters)
-    if all(len(rows) == len(keys) and np.array_equal(np.sort(part.clusters[rows]), keys) for rows in groups):
-        return keys
-    return None
+    keys, strata_per_key = np.unique(
+        np.concatenate([np.unique(part.clusters[rows]) for rows in groups]), return_counts=True
+    )
+    return keys if (strata_per_key > 1).any() else None
 
 
 def _cluster_resamples(
     parts: Sequence[Scored], groups: list[np.ndarray], keys: np.ndarray, n: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Resample the rows' ids, each drawn id bringing its row in every stratum: translations of one review rise
-    and fall together, so the mean over languages is not treated as languages' worth of independent evidence."""
+    """Resample the keys, each drawn key bringing its rows in every stratum that has it: translations of one review
+    rise and fall together, so the mean over languages is not treated as languages' worth of independent evidence.
+    A stratum none of whose keys was drawn (possible only for tiny strata) is left out of that resample's mean."""
     counts = rng.multinomial(len(keys), np.full(len(keys), 1 / len(keys)), size=n).astype(float)  # [n, keys]
     per_stratum = []
     for rows in groups:
         times = counts[:, np.searchsorted(keys, parts[0].clusters[rows])]  # [n, rows]: how often each row is drawn
         with np.errstate(invalid="ignore", divide="ignore"):
             per_stratum.append([(times @ p.score[rows]) / (times @ p.weight[rows]) for p in parts])
-    return np.mean(np.asarray(per_stratum), axis=0)
+    with np.errstate(invalid="ignore"):
+        return np.nanmean(np.asarray(per_stratum), axis=0)
 
 
 def paired(a: Scored, b: Scored, n_resamples: int, seed: int, confidence: float = 0.95) -> Interval:
