@@ -13,10 +13,13 @@ export TOKENIZERS_PARALLELISM ?= false
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# xstilts-venv-path.pth (read its comment) puts $(VENV)/bin first on PATH for every process the venv's Python
+# starts, so `.venv/bin/mlflow run ...` and `.venv/bin/dvc repro` run the project's Python without activation.
+$(STAMP): pyproject.toml xstilts-venv-path.pth
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	cp xstilts-venv-path.pth "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/"
 	touch $(STAMP)
 
 # `make run PROFILE=full` switches params.yaml to profiles/full.yaml first (see `xstilts profile`).

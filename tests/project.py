@@ -37,7 +37,6 @@ def tiny_params(encoder: Path) -> dict:
         "intermediate": {"tasks": ["vitaminc"], **train},
         "target": {"tasks": ["multiemo"], "inits": ["none", "vitaminc"], **train},
         "retrieve": {"tasks": ["udhr"], "encoders": ["none"], "layer": -1, "max_length": 32, "batch_size": 4},
-        "promote": {"metric": "dev_accuracy_zeroshot"},
     }
 
 

@@ -10,8 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
+from nbclient import NotebookClient
 
 from xstilts.data.sources import PACKAGES, fetch
 from xstilts.encoder.weights import EMBEDDINGS_FILE
@@ -72,6 +74,23 @@ def _listed(status: str) -> set[str]:
     return {line[:-1] for line in status.splitlines() if line.endswith(":") and not line.startswith((" ", "\t"))}
 
 
+def _run_notebook(root: Path, env: dict[str, str]) -> nbformat.NotebookNode:
+    """``notebooks/compare_runs.ipynb`` run top to bottom in ``root/notebooks``, on the store ``env`` names."""
+    nb = nbformat.read(root / "notebooks" / "compare_runs.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "commit the notebook with outputs cleared"
+    folder = {"metadata": {"path": str(root / "notebooks")}}  # the kernel's working folder
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources=folder)
+    client.execute(env=env)  # a cell that raises fails here, with its traceback
+    return nb
+
+
+def _outputs(nb: nbformat.NotebookNode, tag: str, kind: str) -> list[str]:
+    """The ``kind`` (a MIME type) outputs of the one cell tagged ``tag``."""
+    (cell,) = [c for c in nb.cells if tag in c.metadata.get("tags", [])]
+    return [o["data"][kind] for o in cell.outputs if kind in o.get("data", {})]
+
+
 @pytest.mark.slow
 def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     root = tmp_path / "repo"
@@ -124,6 +143,17 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     assert "## The answer" in (root / "reports/study.md").read_text()
     plots = sorted(p.name for p in (root / "reports/study").glob("*.png"))
     assert {"group_vs_best.png", "multiemo_domains.png", "retrieval_by_layer.png"} <= set(plots)
+    # the notebook, on this run's store: the report's main table, its figure and answer, per-language scores
+    nb = _run_notebook(root, env)
+    compared = [
+        n for n, t in study["targets"].items() if any(c["role"] == "group vs best member" for c in t["comparisons"])
+    ]
+    (table,) = _outputs(nb, "main-table", "text/plain")
+    assert compared and all(name in table for name in compared) and "both - best" in table
+    assert _outputs(nb, "figure", "image/png") and _outputs(nb, "plot", "image/png")
+    assert _outputs(nb, "answer", "text/markdown")[0] == "\n\n".join(study["answer"])
+    per_language = "".join(_outputs(nb, "per-language", "text/plain"))
+    assert all(init in per_language for init in ["none", *design]) and "zeroshot" in per_language
     rendered = run("dvc", "plots", "show", "-o", str(tmp_path / "plots")).stdout
     assert "index.html" in rendered and "group_vs_best.png" in (tmp_path / "plots/index.html").read_text()
     tuned = yaml.safe_load((root / "tuning/vitaminc.yaml").read_text())
@@ -143,19 +173,20 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     # every model holds its frozen embedding matrix as one file, stored once (hard links to DVC's cache)
     models = ("intermediate/vitaminc", "target/multiemo-none", "target/multiemo-vitaminc")
     assert len({(root / "models" / m / "encoder" / EMBEDDINGS_FILE).stat().st_ino for m in models}) == 1
-    assert len(list((root / "mlruns").rglob(EMBEDDINGS_FILE))) == 1  # MLflow: the one registered champion
+    # MLflow: a copy per registered champion only (multiemo's; udhr's too when an intermediate encoder wins)
+    assert len(list((root / "mlruns").rglob(EMBEDDINGS_FILE))) in (1, 2)
 
     # (a) validating the same data again writes byte-identical outputs
     assert _ran(dvc("repro", "-f", "-s", "validate-udhr")) == {"validate-udhr"}
     assert "Data and pipelines are up to date" in dvc("status")
     assert _snapshot(root) == outputs
 
-    # (b) one retrieval task's languages: only its own stages
+    # (b) one retrieval task's languages: only its own stages (and the registry step: udhr has a champion)
     params["data"]["udhr"]["languages"] = ["de"]
     write_params()
     assert _listed(dvc("status")) == {"prepare-udhr", "validate-udhr"}  # validate expects data.udhr.languages
     retrieves = {f"retrieve-udhr-{e}" for e in ["none", *design]}
-    assert _ran(dvc("repro")) == {"prepare-udhr", "validate-udhr", *retrieves, "report"}
+    assert _ran(dvc("repro")) == {"prepare-udhr", "validate-udhr", *retrieves, "promote", "report"}
 
     # (c) one intermediate task's setting: that intermediate and what starts from it (and the registry step)
     params["intermediate"]["per_task"]["vitaminc"]["lr"] = 2e-3

@@ -271,8 +271,15 @@ def test_paper_profile_runs_end_to_end_on_a_tiny_xlmr(paper, tmp_path):
         assert {"test_map20_en", "test_map20_de", "test_map20_zeroshot"} <= set(metrics)
         assert _run("retrieve", "lareqa", encoder).data.params["layer"] == "12"
 
-    (promoted,) = run_promote()  # xnli is the one classification target: the only one registered
-    assert promoted.promoted
+    promoted = {r.target: r for r in run_promote()}  # every target and retrieval task gets a champion
+    assert set(promoted) == {*TARGETS, "lareqa"} and all(r.promoted for r in promoted.values())
+    # XQuAD's dev set is SQuAD's (English only): selected on English dev, as XTREME does
+    assert {t: r.metric for t, r in promoted.items()} == {
+        "xnli": "dev_accuracy_zeroshot",
+        "xcopa": "dev_accuracy_zeroshot",
+        "xquad": "best_dev_score",
+        "lareqa": "test_map20_zeroshot",  # no dev split here: its test metric
+    }
 
     xtreme = paper / "predictions" / "xtreme"
     expected = {

@@ -36,6 +36,18 @@ def test_intermediate_logs_metrics_tags_and_artifacts(project):
     assert "model" not in artifacts  # the model stays in DVC's cache; MLflow holds registered models only
     assert run.data.tags["model_dir"] == "models/intermediate/vitaminc"
     assert run.data.tags["model_fingerprint"] == fingerprint(project / "models/intermediate/vitaminc")
+    assert run.info.run_name == "intermediate vitaminc"
+    assert _inputs(run) == {"vitaminc train": "training", "vitaminc dev": "evaluation", "vitaminc test": "evaluation"}
+    experiment = mlflow.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on the runs table
+
+
+def _inputs(run) -> dict[str, str]:
+    """The run's datasets: name -> context."""
+    return {
+        i.dataset.name: next(t.value for t in i.tags if t.key == "mlflow.data.context")
+        for i in run.inputs.dataset_inputs
+    }
 
 
 def test_target_reports_every_language_and_is_reproducible(project):
@@ -50,6 +62,8 @@ def test_target_reports_every_language_and_is_reproducible(project):
     run = _last_run("target")
     assert run.data.tags["task"] == "multiemo"
     assert run.data.tags["intermediate_tasks"] == "none"
+    assert run.info.run_name == "target multiemo <- none"
+    assert _inputs(run) == {"multiemo train": "training", "multiemo dev": "evaluation", "multiemo test": "evaluation"}
     assert run.data.tags["model_dir"] == "models/target/multiemo-none"
 
 
@@ -67,11 +81,13 @@ def test_a_seeded_run_trains_with_its_seed_from_the_model_of_that_seed(project):
 
     run_intermediate("vitaminc", seed=5)
     assert _last_run("intermediate").data.tags["seed"] == "5"
+    assert _last_run("intermediate").info.run_name == "intermediate vitaminc s5"
     assert (project / "models/intermediate/vitaminc-s5/encoder/config.json").exists()
     assert not (project / "models/intermediate/vitaminc").exists()
     seeded = run_target("multiemo", "vitaminc", seed=5)
     run = _last_run("target")
     assert run.data.tags["model_dir"] == "models/target/multiemo-vitaminc-s5" and run.data.tags["seed"] == "5"
+    assert run.info.run_name == "target multiemo <- vitaminc s5"
     assert (project / "plots/target/multiemo-vitaminc-s5.json").exists()
     meta = json.loads((project / "models/target/multiemo-vitaminc-s5/xstilts.json").read_text())
     assert meta["seed"] == 5
@@ -91,6 +107,9 @@ def test_retrieve_finds_translations(project, tiny_encoder_dir):
     from tiny import mean_pooled
 
     metrics = run_retrieve("udhr", "none")
+    run = _last_run("retrieve")
+    assert run.info.run_name == "retrieve udhr <- none"
+    assert _inputs(run) == {"udhr dev": "evaluation", "udhr test": "evaluation"}  # no train rows: none logged
     rows = pq.read_table(project / "data/prepared/udhr/test.parquet").to_pylist()
 
     def vectors(texts: list[str]) -> np.ndarray:

@@ -28,9 +28,13 @@ def test_the_backend_is_registered_with_mlflow():
 
 def test_an_entry_point_runs_in_this_process_into_the_run_mlflow_created(project):
     shutil.copy(REPO / "MLproject", project / "MLproject")
+    mlflow.create_experiment("xstilts")  # as `mlflow run --experiment-name xstilts` leaves it: no experiment kind
     assert main(["run", "retrieve", "-P", "task=udhr", "-P", "encoder=none"]) == 0
     (run,) = _runs()  # one run: the entry point logged into the run MLflow Projects created
     assert run.info.status == "FINISHED"
+    assert run.info.run_name == "retrieve udhr <- none"  # MLflow gave it a random name; the entry point renamed it
+    experiment = mlflow.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     tags = run.data.tags
     assert tags["mlflow.project.backend"] == project_backend.NAME
     assert tags["mlflow.project.entryPoint"] == "retrieve"

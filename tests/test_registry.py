@@ -20,10 +20,12 @@ LABELS = ["negative", "neutral", "positive", "ambivalent"]
 METRIC = "dev_accuracy_zeroshot"
 
 
-def build_model_dir(encoder_dir: Path, out_dir: Path) -> Path:
+def build_model_dir(
+    encoder_dir: Path, out_dir: Path, task: str = "multiemo", family: str = "classification", labels=LABELS, **extra
+) -> Path:
     tokenizer, encoder = load_encoder(str(encoder_dir))
-    model = MultiTaskModel(encoder, [HeadSpec("multiemo", "classification", LABELS)])
-    return save_model(model, tokenizer, out_dir, extra={"max_length": 32})
+    model = MultiTaskModel(encoder, [HeadSpec(task, family, list(labels))])
+    return save_model(model, tokenizer, out_dir, extra={"max_length": 32, **extra})
 
 
 SETTING = {"model": "tiny-bert", "data_source": "offline", "profile": "default"}
@@ -36,12 +38,15 @@ def fake_target_run(
     status: str = "FINISHED",
     log_model: bool = True,
     metric: str = METRIC,
+    phase: str = "target",
     **setting: str,
 ) -> str:
     """A target-phase run as the pipeline leaves it: tags, the zero-shot metric, its model folder and fingerprint."""
     with mlflow.start_run(experiment_id=configure()) as run:
-        tags = {"phase": "target", "task": task, "intermediate_tasks": "xnli_en,paws_en", "seed": "13"}
+        tags = {"phase": phase, "task": task, "intermediate_tasks": "xnli_en,paws_en", "seed": "13"}
         mlflow.set_tags({**tags, **SETTING, **setting})
+        if phase == "retrieve":  # what run_retrieve logs of its settings
+            mlflow.log_params({"layer": -1, "max_length": 32})
         if value is not None:
             mlflow.log_metric(metric, value)
         if log_model:  # what the target phase leaves: the model folder and the fingerprint of its files
@@ -112,8 +117,13 @@ def test_a_run_whose_model_was_overwritten_is_no_candidate(store, tiny_encoder_d
     fresh = fake_target_run(folder, 0.50)
     result = promote("multiemo")
     assert (result.promoted, result.run_id) == (True, fresh)  # 0.90 was another model, gone from disk
-    assert "model" in {a.path for a in client.list_artifacts(fresh)}  # logged when promoted...
-    assert client.list_artifacts(stale) == []  # ...and never for a run that was not
+    # a pyfunc LoggedModel, linked to the run and its metrics, is logged when promoted...
+    (output,) = client.get_run(fresh).outputs.model_outputs
+    served = client.get_logged_model(output.model_id)
+    assert served.source_run_id == fresh and [m.key for m in served.metrics] == [METRIC]
+    assert "mlflow.model.isExternal" not in served.tags  # the servable copy, not the DVC-backed record
+    assert client.get_run(stale).outputs.model_outputs == []  # ...and never for a run that was not
+    assert client.list_artifacts(fresh) == []  # no copy among the run's artifacts
 
 
 def test_no_candidates(store, model_dir):

@@ -18,7 +18,7 @@ from test_registry import LABELS, build_model_dir, fake_target_run
 from xstilts.errors import XstiltsError
 from xstilts.modeling import load_model
 from xstilts.registry import promote
-from xstilts.serving import ClassifierModel, log_classifier
+from xstilts.serving import ClassifierModel, log_head_model
 
 TEXTS = ["the hotel was clean", "pokój był brudny", "人人生而自由"]
 CHAMPION = "models:/xstilts-multiemo@champion"
@@ -62,33 +62,38 @@ def test_champion_round_trip(store, model_dir, tmp_path):
     assert len(loaded.predict(pd.DataFrame({"text": pd.Series([], dtype=str)}))) == 0
 
     # a client without xstilts on its path loads the champion from the packaged code
-    # (drop the checkout / an editable install from the path, as on a client machine)
+    (result,) = predict_without_xstilts({CHAMPION: {"text": TEXTS}}, tmp_path)
+    check(pd.DataFrame(result), probs)
+
+
+def predict_without_xstilts(requests: dict[str, dict], cwd: Path) -> list[dict]:
+    """Each model URI's predictions for its input columns, from a fresh Python process that cannot import xstilts
+    (the checkout and an editable install dropped from its path, as on a client machine)."""
     script = f"""
 import importlib.util, json, os, sys
 sys.path[:] = [p for p in sys.path if not os.path.isdir(os.path.join(p or ".", "xstilts"))]
 sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "")]
 assert importlib.util.find_spec("xstilts") is None, importlib.util.find_spec("xstilts")
 import mlflow, pandas as pd
-out = mlflow.pyfunc.load_model({CHAMPION!r}).predict(pd.DataFrame({{"text": {TEXTS!r}}}))
-print("RESULT" + json.dumps(out.to_dict("list")))
+for uri, columns in {requests!r}.items():
+    out = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame(columns))
+    print("RESULT" + json.dumps(out.to_dict("list")))
+assert "xstilts" in sys.modules  # the packaged copy, imported by the models
 """
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "XSTILTS_ROOT")}
-    proc = subprocess.run(
-        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
+    proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.split("RESULT", 1)[1])
-    check(pd.DataFrame(result), probs)
+    return [json.loads(line.removeprefix("RESULT")) for line in proc.stdout.splitlines() if line.startswith("RESULT")]
 
 
-def test_log_classifier_errors(model_dir):
+def test_log_head_model_errors(model_dir):
     with pytest.raises(XstiltsError, match="no head for task 'xnli'"):
-        log_classifier(model_dir, "xnli", "no-such-run")
+        log_head_model(model_dir, "xnli", "no-such-run")
 
 
 def test_predict_without_registry(model_dir):
     model = ClassifierModel()
-    model.load_context(type("Context", (), {"artifacts": {"model_dir": str(model_dir)}})())
+    model.load_context(type("Context", (), {"artifacts": {"model_dir": str(model_dir)}, "model_config": {}})())
     texts = TEXTS * 30  # several batches
     check(
         model.predict(None, pd.DataFrame({"text": texts}), params={"batch_size": 7}), expected_probs(model_dir, texts)

@@ -57,6 +57,11 @@ def test_a_study_logs_a_parent_run_and_one_child_per_trial(project):
     assert len(children) == 3
     assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
     assert [c.data.tags["state"] for c in children] == ["COMPLETE"] * 3
+    assert parent.info.run_name == "tune vitaminc"
+    assert [c.info.run_name for c in children] == ["tune vitaminc #0", "tune vitaminc #1", "tune vitaminc #2"]
+    for run in (parent, children[0]):  # the study's subsets of these: its settings say how many rows
+        contexts = {i.dataset.name: [t.value for t in i.tags] for i in run.inputs.dataset_inputs}
+        assert contexts == {"vitaminc train": ["training"], "vitaminc dev": ["evaluation"]}
     assert all(float(c.data.metrics["duration_seconds"]) > 0 for c in children)
     assert all(len(mlflow.MlflowClient().get_metric_history(c.info.run_id, "dev_value")) == 2 for c in children)
     first = children[0]  # trial 0: the untuned values

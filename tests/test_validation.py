@@ -351,8 +351,9 @@ def test_run_validation_end_to_end(store, tmp_path, small_udhr):
     assert "text_differs_from_en_text" in str(err.value) and "udhr-de-9-1" in str(err.value)
     report = json.loads(saved.read_text())
     assert report["success"] is False and report["failures"][0]["examples"] == ["udhr-de-9-1"]
-    (failed,) = mlflow.search_runs(experiment_names=["xstilts"], output_format="list")
-    assert failed.info.status == "FAILED"
+    (failed,) = mlflow.search_runs(experiment_names=["xstilts-data"], output_format="list")  # a data stage's run
+    assert failed.info.status == "FAILED" and failed.info.run_name == "validate udhr"
+    assert not mlflow.search_runs(experiment_names=["xstilts"], output_format="list")  # training runs only there
     assert failed.data.tags["failure_reason"] == str(err.value)
     assert failed.data.tags["phase"] == "validate" and failed.data.tags["task"] == "udhr"
     assert failed.data.metrics["validation_success"] == 0
@@ -365,7 +366,9 @@ def test_run_validation_end_to_end(store, tmp_path, small_udhr):
     write_prepared(prepared, Family.BITEXT, CLEAN[TinyBitext])
     assert run_validation(get_task("udhr"), small_udhr).success
     assert json.loads(saved.read_text())["success"] is True
-    runs = mlflow.search_runs(experiment_names=["xstilts"], output_format="list", order_by=["attributes.start_time"])
+    runs = mlflow.search_runs(
+        experiment_names=["xstilts-data"], output_format="list", order_by=["attributes.start_time"]
+    )
     clean = runs[-1]
     assert len(runs) == 2 and clean.info.run_id != failed.info.run_id
     assert clean.info.status == "FINISHED"

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from xstilts.errors import XstiltsError
+from xstilts.progress import quiet_library_bars
 
 STAGE_COMMANDS = {"code", "fetch", "extract", "encoder", "prepare", "validate", "run"}  # what dvc.yaml's stages call
 
@@ -214,8 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     seeds.append(p)
     for p in seeds:  # one run of a several-seed study (study.seeds); "none": once, with params.yaml's seed
         p.add_argument("--seed", type=_seed, default=None, help="the run's seed (study.seeds); default: seed")
-    add("promote", _promote, "register the best model per target as @champion").add_argument("--task")
-    add("champions", _champions, "list each target's champion")
+    add("promote", _promote, "register the best model per target and retrieval task as @champion").add_argument(
+        "--task"
+    )
+    add("champions", _champions, "list every champion: task, family, metric, value, init, source run")
     add("summary", _summary, "print the results table and per-stage timings")
     p = add("submission", _submission, "check the XTREME-format test predictions and zip them for submission")
     p.add_argument("--predictions", default="predictions/xtreme", help="folder with <task>/test-<lang>.<ext>")
@@ -231,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("XSTILTS_LOG", "WARNING"))
+    quiet_library_bars()
     args = build_parser().parse_args(argv)
     ok = False
     try:

@@ -84,10 +84,6 @@ class RetrieveParams(_Strict):
     batch_size: int = Field(gt=0)
 
 
-class PromoteParams(_Strict):
-    metric: str = Field(min_length=1)
-
-
 class LrRange(_Strict):
     """The learning rates a study draws from: log-uniform (continuous) between low and high."""
 
@@ -166,7 +162,6 @@ class Params(_Strict):
     intermediate: IntermediateParams
     target: TargetParams
     retrieve: RetrieveParams
-    promote: PromoteParams
     tune: TuneParams = Field(default_factory=TuneParams)  # nothing is tuned without tune.tasks
     study: StudyParams = Field(default_factory=StudyParams)
 

@@ -18,7 +18,12 @@ from xstilts.atomic import write_text_atomic
 from xstilts.params import Params
 from xstilts.paths import main_root
 
-EXPERIMENT = "xstilts"
+EXPERIMENT = "xstilts"  # the phase runs: tune (and its trials), intermediate, target, retrieve, promote, report
+DATA_EXPERIMENT = "xstilts-data"  # the data stages' runs, apart so that the training experiment holds phases only
+DATA_PHASES = frozenset({"fetch", "extract", "encoder", "prepare", "validate"})
+# The experiment's kind as the MLflow UI (server/js) records it, "custom_model_development": classic model training.
+# MLflow 3.17's UI opens a page by its "GenAI | Model training" switch, not by this tag (README, scripts/ui_check.py).
+KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 
 
 class Tag:
@@ -43,21 +48,42 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{main_root() / 'mlflow.db'}"
 
 
-def configure() -> str:
-    """Point MLflow (and child processes) at the project's store and experiment; return the experiment id."""
+def configure(experiment: str = EXPERIMENT) -> str:
+    """Point MLflow (and child processes) at the project's store; return the id of ``experiment`` (the training
+    one: ``$MLFLOW_EXPERIMENT_ID`` when set, as under ``mlflow run``), created or tagged as model training."""
     uri = tracking_uri()
     os.environ["MLFLOW_TRACKING_URI"] = uri
     mlflow.set_tracking_uri(uri)
-    if exp_id := os.environ.get("MLFLOW_EXPERIMENT_ID"):
-        return exp_id
-    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
-    if experiment is None:
-        artifacts = (main_root() / "mlruns").as_uri()
-        exp_id = mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts)
+    training = experiment == EXPERIMENT
+    if training and (exp_id := os.environ.get("MLFLOW_EXPERIMENT_ID")):
+        found = mlflow.get_experiment(exp_id)
     else:
-        exp_id = experiment.experiment_id
-    os.environ["MLFLOW_EXPERIMENT_ID"] = exp_id
+        found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        artifacts = (main_root() / "mlruns").as_uri()
+        exp_id = mlflow.create_experiment(experiment, artifact_location=artifacts, tags={KIND_TAG: MODEL_TRAINING})
+    else:
+        exp_id = found.experiment_id
+        if KIND_TAG not in found.tags:  # made by an older xstilts, or by `mlflow run --experiment-name`
+            mlflow.MlflowClient().set_experiment_tag(exp_id, KIND_TAG, MODEL_TRAINING)
+    if training:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = exp_id
     return exp_id
+
+
+def run_name(
+    phase: str, task: str | None = None, source: str | None = None, seed: int | None = None, trial: int | None = None
+) -> str:
+    """What a run is, as the MLflow UI lists it: ``intermediate vitaminc``, ``target multiemo <- all s14``
+    (``source``: the init or encoder, ``seed``: one of several), ``tune vitaminc #3`` (a trial), ``report``."""
+    parts = [
+        phase,
+        task and "+".join(t.strip() for t in task.split(",")),  # a task list reads like its folder: a+b
+        source and f"<- {source}",
+        None if seed is None else f"s{seed}",
+        None if trial is None else f"#{trial}",
+    ]
+    return " ".join(p for p in parts if p)
 
 
 @contextmanager
@@ -76,11 +102,18 @@ def temporary_environ(values: dict[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def phase_run(phase: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]:
-    """Start (or, under ``mlflow run``, continue) a run; on any error tag the reason and end it FAILED."""
+def phase_run(
+    phase: str, params: dict[str, Any], tags: dict[str, str], name: str | None = None
+) -> Iterator[mlflow.ActiveRun]:
+    """Start (or, under ``mlflow run``, continue) a run named ``name`` (default: the phase and ``tags``' task), in
+    the data experiment for a data stage; on any error tag the reason and end it FAILED."""
     started = time.time()
-    exp_id = configure()
-    run = mlflow.start_run(experiment_id=exp_id) if not os.environ.get("MLFLOW_RUN_ID") else mlflow.start_run()
+    exp_id = configure(DATA_EXPERIMENT if phase in DATA_PHASES else EXPERIMENT)
+    name = name or run_name(phase, tags.get(Tag.TASK))
+    if os.environ.get("MLFLOW_RUN_ID"):  # the run exists (`mlflow run`, a resumed or tuning run): name it
+        run = mlflow.start_run(run_name=name)
+    else:
+        run = mlflow.start_run(experiment_id=exp_id, run_name=name)
     try:
         mlflow.set_tags({Tag.PHASE: phase, "python": platform.python_version(), **tags})
         mlflow.log_params({k: _param(v) for k, v in params.items()})

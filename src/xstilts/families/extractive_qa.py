@@ -56,7 +56,13 @@ def _spans(
     return out
 
 
-def decode_qa(
+def decode_qa(*args: Any, **kwargs: Any) -> tuple[list[str], list[float]]:
+    """Best answer text per example and its probability: :func:`decode_qa_spans` without the start offsets."""
+    texts, _, confidence = decode_qa_spans(*args, **kwargs)
+    return texts, confidence
+
+
+def decode_qa_spans(
     contexts: Sequence[str],
     example_index: Sequence[int],
     offsets: Sequence[Sequence[Sequence[int]]],
@@ -65,8 +71,9 @@ def decode_qa(
     max_answer_tokens: int = MAX_ANSWER_TOKENS,
     allow_no_answer: bool = False,
     null_threshold: float = 0.0,
-) -> tuple[list[str], list[float]]:
-    """Best answer text per example over all its windows, and its probability among the candidates.
+) -> tuple[list[str], list[int], list[float]]:
+    """Best answer text per example over all its windows, its character start (-1: empty) and its probability
+    among the candidates.
 
     Per window: the ``n_best`` highest start and end logits; a candidate needs both tokens in the context
     (offset not [-1, -1]), end >= start and at most ``max_answer_tokens`` tokens; its score is start + end
@@ -80,7 +87,7 @@ def decode_qa(
     windows: dict[int, list[int]] = defaultdict(list)
     for j, e in enumerate(example_index):
         windows[e].append(j)
-    texts, confidence = [], []
+    texts, starts, confidence = [], [], []
     for e, context in enumerate(contexts):
         candidates: list[tuple[float, int, int]] = []
         for j in windows.get(e, []):
@@ -90,19 +97,16 @@ def decode_qa(
         if allow_no_answer and windows.get(e):
             null = min(float(logits[j][0, 0] + logits[j][0, 1]) for j in windows[e])
             probs = softmax(np.asarray([*scores, null]))
-            if not candidates or null - scores[best] > null_threshold:
-                texts.append("")
-                confidence.append(float(probs[-1]))
-            else:
-                texts.append(context[candidates[best][1] : candidates[best][2]])
-                confidence.append(float(probs[best]))
+            empty = not candidates or null - scores[best] > null_threshold
+            span, p = ((0, -1, -1), probs[-1]) if empty else (candidates[best], probs[best])
         elif candidates:
-            texts.append(context[candidates[best][1] : candidates[best][2]])
-            confidence.append(float(softmax(np.asarray(scores))[best]))
+            span, p = candidates[best], softmax(np.asarray(scores))[best]
         else:
-            texts.append("")
-            confidence.append(0.0)
-    return texts, confidence
+            span, p = (0, -1, -1), 0.0
+        texts.append(context[span[1] : span[2]] if span[1] >= 0 else "")
+        starts.append(span[1])
+        confidence.append(float(p))
+    return texts, starts, confidence
 
 
 def _inside(c: str, ts: list, ss: list) -> bool:

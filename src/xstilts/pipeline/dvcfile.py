@@ -52,7 +52,7 @@ SECTIONS = {
     "intermediate": "Phase 2: English intermediate training, on the member tasks' validated data only.",
     "retrieve": "Zero-shot retrieval straight from the pretrained encoder or one intermediate model.",
     "target": "Phase 3: English fine-tuning of each target from one initialisation, zero-shot evaluation.",
-    "promote": "Model Registry: xstilts-<target>@champion = the best zero-shot dev score, if it beats the champion.",
+    "promote": "Model Registry: xstilts-<task>@champion per target and retrieval task, on its family's main metric.",
     "report": "The study: none vs each member vs the group on every target, paired-bootstrap intervals, the answer.",
 }
 
@@ -196,6 +196,7 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
                 "metrics": [{f"metrics/intermediate/{run}.json": {"cache": False}}],
                 "plots": [_curve("intermediate", run, members, params)],
             }
+    retrieved: list[str] = []  # what promotion reads of retrieval runs: metrics, encoder folders
     for name in params.retrieve.tasks:
         bitext = get_task(name, Role.RETRIEVAL, source=source).family == "bitext"  # keeps per-query hits
         for encoder, seed in _encoder_seeds(params.retrieve.encoders, params):
@@ -207,6 +208,7 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
                 "outs": [f"predictions/retrieve/{run}.csv"] if bitext else [],
                 "metrics": [{f"metrics/retrieve/{run}.json": {"cache": False}}],
             }
+            retrieved += [f"metrics/retrieve/{run}.json", *_init_deps(encoder, params, seed)]
     registered = []
     for name in params.target.tasks:
         task = get_task(name, Role.TARGET, source=source)
@@ -221,14 +223,14 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
                 "metrics": [{f"metrics/target/{run}.json": {"cache": False}}],
                 "plots": [_curve("target", run, [name], params)],
             }
-            if task.spec.servable:
-                registered.append(run)
+            registered.append(run)
     stages["promote"]["promote"] = {
         "cmd": "python -m xstilts run promote",
         "deps": [f"metrics/target/{r}.json" for r in registered]
         + [f"models/target/{r}" for r in registered]
+        + list(dict.fromkeys(retrieved))
         + [fingerprint_path("promote")],
-        "params": ["data.source", "target.tasks", "promote"],
+        "params": ["data.source", "target.tasks", "retrieve.tasks"],
         "metrics": [{"metrics/champions.json": {"cache": False}}],
     }
     if params.study.group is not None:

@@ -21,15 +21,24 @@ import mlflow
 
 from xstilts.atomic import write_text_atomic
 from xstilts.data.reports import require_validated
-from xstilts.digest import fingerprint
 from xstilts.encoder.loading import load_encoder, resolve_model
 from xstilts.errors import XstiltsError
+from xstilts.lineage import EVALUATION, TRAINING, log_prepared_inputs, prepared_inputs
+from xstilts.logged_models import record_trained_model
 from xstilts.params import Params, TrainParams, load_params
 from xstilts.paths import curve_path, metrics_dir, models_dir, prepared_dir, repo_root
 from xstilts.pipeline.runs import NO_INIT, intermediate_tasks, resolve_init, seeded
-from xstilts.pipeline.training import train_and_evaluate_tasks
+from xstilts.pipeline.training import train_and_evaluate_tasks, training_source
 from xstilts.tasks import Role, Task, get_task
-from xstilts.tracking import Tag, configure, log_settings, phase_run, temporary_environ, write_metrics_json
+from xstilts.tracking import (
+    Tag,
+    configure,
+    log_settings,
+    phase_run,
+    run_name,
+    temporary_environ,
+    write_metrics_json,
+)
 from xstilts.training import checkpoint
 from xstilts.training.loop import process_state
 from xstilts.training.sampling import SamplingConfig
@@ -65,12 +74,14 @@ def _previous_run(folder: Path) -> str | None:
 
 
 @contextmanager
-def _run_context(phase: str, run_params: dict[str, Any], tags: dict[str, str], run_id: str | None) -> Iterator[None]:
+def _run_context(
+    phase: str, run_params: dict[str, Any], tags: dict[str, str], run_id: str | None, name: str
+) -> Iterator[None]:
     """``phase_run`` on the main process (into ``run_id`` when given); other DDP processes log nothing."""
     if not process_state().is_main_process:
         yield
         return
-    with temporary_environ({"MLFLOW_RUN_ID": run_id} if run_id else {}), phase_run(phase, run_params, tags):
+    with temporary_environ({"MLFLOW_RUN_ID": run_id} if run_id else {}), phase_run(phase, run_params, tags, name):
         yield
 
 
@@ -158,10 +169,19 @@ def _train_phase(phase: str, task_spec: str, init: str, params: Params | None, s
         plan, failure = None, exc
     run_id = _previous_run(plan.checkpoint_dir) if plan is not None and main else None
     logged = {"task": task_spec, "init": init, **({} if seed is None else {"run_seed": seed})}
-    with _run_context(phase, logged, {Tag.TASK: task_spec}, run_id):
+    name = run_name(phase, task_spec, init if phase == "target" else None, seed)
+    with _run_context(phase, logged, {Tag.TASK: task_spec}, run_id, name):
         if plan is None:
             raise failure
         return _train(plan, main)
+
+
+def training_reads(tasks: list[Task], evaluated: bool = True) -> list[tuple[str, str, str]]:
+    """What training ``tasks`` reads, as (task, split, context): English train and dev of the task each trains on,
+    then (``evaluated``) each one's dev and test, all languages."""
+    sources = [training_source(t).name for t in tasks]
+    fitted = [(name, "train", TRAINING) for name in sources] + [(name, "dev", EVALUATION) for name in sources]
+    return fitted + [(t.name, split, EVALUATION) for t in tasks for split in ("dev", "test") if evaluated]
 
 
 def _train(plan: RunPlan, main: bool) -> dict[str, float]:
@@ -169,6 +189,7 @@ def _train(plan: RunPlan, main: bool) -> dict[str, float]:
     if main:
         tags = {Tag.INTERMEDIATE: plan.intermediate, **({Tag.STUDY: plan.study} if plan.study else {})}
         log_settings(params, cfg.model_dump(exclude={"tasks", "inits", "groups"}), tags)
+        log_prepared_inputs(prepared_inputs(training_reads(plan.tasks)))
         checkpoint.write_run_id(plan.checkpoint_dir, mlflow.active_run().info.run_id)
     tokenizer, encoder = load_encoder(plan.encoder)
     sampling = None
@@ -191,15 +212,14 @@ def _train(plan: RunPlan, main: bool) -> dict[str, float]:
         return {}
     if outcome.resumed_from:
         mlflow.set_tag(Tag.RESUMED, str(outcome.resumed_from))
-    mlflow.log_metrics(outcome.metrics)
+    # the model stays in DVC's cache: an external LoggedModel names its folder and fingerprint (also run tags) and
+    # holds the run's metrics; MLflow gets a copy only when the registry promotes it (registry.promote)
+    mlflow.log_metrics(outcome.metrics, model_id=record_trained_model(plan.model_dir, plan.phase, plan.out_name))
     write_metrics_json(plan.metrics_json, outcome.metrics)
     write_text_atomic(plan.curve_json, json.dumps(outcome.curve, indent=1) + "\n")
     mlflow.log_artifact(str(plan.curve_json))
     if plan.role == Role.TARGET:
         _write_xtreme(plan.tasks[0].name, plan.predictions_csv, plan.out_name.removeprefix(f"{plan.tasks[0].name}-"))
-    # the model stays in DVC's cache; MLflow gets a copy only when the registry promotes it (registry.promote)
-    model_dir = plan.model_dir
-    mlflow.set_tags({Tag.MODEL_DIR: str(model_dir.relative_to(repo_root())), Tag.FINGERPRINT: fingerprint(model_dir)})
     checkpoint.remove(plan.checkpoint_dir)
     return outcome.metrics
 

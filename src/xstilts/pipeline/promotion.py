@@ -1,4 +1,9 @@
-"""The ``promote`` entry point: per target task, the best run's model becomes ``xstilts-<task>@champion``."""
+"""The ``promote`` entry point: per target and retrieval task, the best run's model becomes ``xstilts-<task>@champion``.
+
+Each task competes on its own family's main metric (:func:`xstilts.registry.main_metric`): targets on
+``dev_<main metric>_zeroshot``, retrieval tasks on their family's zero-shot dev metric (test where a task has no dev
+split).
+"""
 
 from __future__ import annotations
 
@@ -7,29 +12,26 @@ import mlflow
 from xstilts.params import load_params
 from xstilts.paths import metrics_dir
 from xstilts.registry import PromotionResult, champions, promote
-from xstilts.tasks import Role, get_task
 from xstilts.tracking import phase_run, setting, write_metrics_json
 
 
 def run_promote(tasks: list[str] | None = None) -> list[PromotionResult]:
-    """Register, per target task, the best run's model as ``xstilts-<task>@champion`` if it beats the champion."""
+    """Register, per task (default: every target and retrieval task), the best run's model as
+    ``xstilts-<task>@champion`` if it beats the champion."""
     with phase_run("promote", {"tasks": ",".join(tasks or ["all"])}, {}):
         params = load_params()
-        targets = tasks or params.target.tasks
-        mlflow.log_param("metric", params.promote.metric)
+        phases = {t: "target" for t in params.target.tasks} | {t: "retrieve" for t in params.retrieve.tasks}
+        chosen = tasks or list(phases)
         results = []
-        for task in targets:
-            if not get_task(task, Role.TARGET, source=params.data.source).spec.servable:
-                # the pyfunc model (xstilts.serving) serves classifiers only; other families stay unregistered
-                print(f"{task}: not registered (registry models exist for classification targets only)")
-                continue
-            result = promote(task, params.promote.metric, setting(params))
+        for task in chosen:
+            result = promote(task, setting=setting(params), phase=phases.get(task, "target"))
             mlflow.log_metric(f"{task}_promoted", float(result.promoted))
+            mlflow.log_param(f"{task}_metric", result.metric)
             results.append(result)
         board = {
             row["target"]: {"version": int(row["version"]), str(row["metric"]): float(row["metric_value"])}
             for row in champions()
-            if row["target"] in targets
+            if row["target"] in chosen
         }
         write_metrics_json(metrics_dir() / "champions.json", board)
         return results

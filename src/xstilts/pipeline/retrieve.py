@@ -15,14 +15,17 @@ import pandas as pd
 from xstilts.atomic import write_text_atomic
 from xstilts.data.loading import load_split
 from xstilts.data.reports import require_validated
-from xstilts.encoder.loading import load_encoder
+from xstilts.digest import fingerprint
+from xstilts.encoder.loading import load_encoder, resolve_model
 from xstilts.errors import XstiltsError
+from xstilts.lineage import EVALUATION, log_prepared_inputs, prepared_inputs
+from xstilts.logged_models import model_dir_tag
 from xstilts.params import Params, load_params
 from xstilts.paths import metrics_dir, prepared_dir, repo_root
 from xstilts.pipeline.runs import NO_INIT, resolve_init, seeded
 from xstilts.retrieval import Embedder, RetrievalResult, retrieve, write_retrieval_predictions
 from xstilts.tasks import Role, get_task
-from xstilts.tracking import Tag, log_settings, phase_run, write_metrics_json
+from xstilts.tracking import Tag, log_settings, phase_run, run_name, write_metrics_json
 
 
 def retrieval_predictions_csv(task: str, encoder: str) -> Path:
@@ -42,7 +45,7 @@ def run_retrieve(
     """Score retrieval ``task`` with an encoder: the pretrained one (``none``) or an intermediate model's, of
     ``seed`` in a several-seed study (``params`` defaults to ``params.yaml``)."""
     logged = {"task": task, "encoder": encoder, **({} if seed is None else {"run_seed": seed})}
-    with phase_run("retrieve", logged, {Tag.TASK: task}):
+    with phase_run("retrieve", logged, {Tag.TASK: task}, run_name("retrieve", task, encoder, seed)):
         params = params or load_params()
         if seed is not None and encoder == NO_INIT:
             raise XstiltsError("Encoder none is the pretrained encoder, the same for every seed; drop the seed.")
@@ -52,7 +55,10 @@ def run_retrieve(
         encoder_name, intermediate_tasks = resolve_init(encoder, params, seed)
         encoder = seeded(encoder, seed)  # the name of its outputs
         log_settings(params, cfg.model_dump(exclude={"tasks", "encoders"}), {Tag.INTERMEDIATE: intermediate_tasks})
+        log_prepared_inputs(prepared_inputs((retrieval_task.name, split, EVALUATION) for split in ("dev", "test")))
         tokenizer, model = load_encoder(encoder_name)
+        if (folder := Path(resolve_model(encoder_name))).is_dir():  # what promotion serves (a hub id has no folder)
+            mlflow.set_tags({Tag.MODEL_DIR: model_dir_tag(folder), Tag.FINGERPRINT: fingerprint(folder)})
         started = time.time()
         dev, test = (load_split(retrieval_task.name, split) for split in ("dev", "test"))
         also = tuple(layer for layer in cfg.layers if layer != cfg.layer)

@@ -26,7 +26,7 @@ from xstilts.study.runs import (
     load_target,
     retrieval_layers,
 )
-from xstilts.tracking import Tag, log_settings, phase_run
+from xstilts.tracking import Tag, log_settings, phase_run, run_name
 
 PLOTS = "reports/study"
 
@@ -38,7 +38,7 @@ def report_paths(root: Path | None = None) -> tuple[Path, Path, Path]:
 
 def run_report(params: Params | None = None) -> dict:
     """Build the study report for ``params`` (default: ``params.yaml``) and return its data."""
-    with phase_run("report", {}, {Tag.TASK: "study"}):
+    with phase_run("report", {}, {Tag.TASK: "study"}, run_name("report")):
         params = params or load_params()
         design = Design.of(params)
         log_settings(params, params.study.model_dump(), {Tag.INTERMEDIATE: design.group})

@@ -199,6 +199,8 @@ def train_and_evaluate_tasks(
     }
     if several:
         metrics["dev_main_metric_mean"] = result.best_score
+    elif not math.isnan(result.best_score):  # the kept model's main metric on the English dev set
+        metrics["best_dev_score"] = result.best_score
     bf16 = cfg.bf16 and bf16_available()
     tables = []
     for p in prepared:

@@ -15,10 +15,11 @@ import mlflow
 import optuna
 
 from xstilts.errors import XstiltsError
+from xstilts.lineage import PreparedSplit, log_prepared_inputs, prepared_inputs
 from xstilts.params import Params, TuneParams, load_params
-from xstilts.pipeline.phases import plan_run
+from xstilts.pipeline.phases import plan_run, training_reads
 from xstilts.pipeline.runs import NO_INIT
-from xstilts.tracking import Tag, configure, log_settings, phase_run, temporary_environ
+from xstilts.tracking import Tag, configure, log_settings, phase_run, run_name, temporary_environ
 from xstilts.tuning import key, objective, results
 from xstilts.tuning import study as studies
 
@@ -35,9 +36,9 @@ def _with_trials(params: Params, n_trials: int | None) -> Params:
     return params.model_copy(update={"tune": tune})
 
 
-def _parent_run(study: optuna.Study, name: str, tune: TuneParams) -> str:
+def _parent_run(study: optuna.Study, name: str, tune: TuneParams, label: str) -> str:
     """The study's parent run, chosen once under the study's lock: the one it names (when it is in this store),
-    else the run ``mlflow run`` made for this command, else a new one; every worker logs into it."""
+    else the run ``mlflow run`` made for this command, else a new one (named ``label``); every worker logs into it."""
     exp_id = configure()
     client = mlflow.MlflowClient()
     with studies.locked(tune, name):
@@ -52,9 +53,10 @@ def _parent_run(study: optuna.Study, name: str, tune: TuneParams) -> str:
             if ours and ours != run_id:  # the run `mlflow run` made for this command: point it at the study's
                 client.set_tag(ours, Tag.STUDY, name)
                 client.set_tag(ours, "continued_in", run_id)
+                client.update_run(ours, name=label)
                 client.set_terminated(ours, "FINISHED")
             return run_id
-        run_id = ours or client.create_run(exp_id, run_name=name).info.run_id
+        run_id = ours or client.create_run(exp_id, run_name=label).info.run_id
         study.set_user_attr(studies.RUN_ATTR, run_id)
         return run_id
 
@@ -69,9 +71,13 @@ def run_tune(task_spec: str, n_trials: int | None = None, params: Params | None 
     except XstiltsError as exc:
         plan = study = name = None
         failure = exc
-    parent = _parent_run(study, name, params.tune) if study is not None else None
+    label = run_name("tune", task_spec)
+    parent = _parent_run(study, name, params.tune, label) if study is not None else None
     tags = {Tag.TASK: task_spec, **({Tag.STUDY: name} if name else {})}
-    with temporary_environ({"MLFLOW_RUN_ID": parent} if parent else {}), phase_run("tune", {"task": task_spec}, tags):
+    with (
+        temporary_environ({"MLFLOW_RUN_ID": parent} if parent else {}),
+        phase_run("tune", {"task": task_spec}, tags, label),
+    ):
         if failure is not None:
             raise failure
         return _tune(plan, params, study, name)
@@ -82,8 +88,10 @@ def _tune(plan, params: Params, study: optuna.Study, name: str) -> dict[str, Any
     space, budget = key.search_space(tune), key.budget(tune)
     log_settings(params, {"space": space, "storage": tune.storage or "journal"}, {"n_trials": str(tune.n_trials)})
     data = objective.study_data(plan, tune)
-    while (trial := studies.next_trial(study, tune, name)) is not None:
-        _run_trial(study, trial, data, tune, name)
+    inputs = prepared_inputs(training_reads(plan.tasks, evaluated=False))  # the study's subsets of these
+    log_prepared_inputs(inputs)
+    for trial in studies.trials(study, tune, name):
+        _run_trial(study, trial, data, tune, name, inputs)
     state = studies.counts(study)
     print(f"[tune {plan.out_name}] study {name}: trials by state {state}", flush=True)
     result = None
@@ -100,10 +108,16 @@ def _tune(plan, params: Params, study: optuna.Study, name: str) -> dict[str, Any
 
 
 def _run_trial(
-    study: optuna.Study, trial: optuna.Trial, data: objective.StudyData, tune: TuneParams, name: str
+    study: optuna.Study,
+    trial: optuna.Trial,
+    data: objective.StudyData,
+    tune: TuneParams,
+    name: str,
+    inputs: list[tuple[PreparedSplit, str]],
 ) -> None:
     started = time.time()
-    with mlflow.start_run(nested=True, run_name=f"trial-{trial.number}"):
+    with mlflow.start_run(nested=True, run_name=run_name("tune", data.plan.out_name, trial=trial.number)):
+        log_prepared_inputs(inputs)
         lr = trial.suggest_float("lr", tune.lr.low, tune.lr.high, log=True)
         if tune.epochs.step is not None:
             epochs = trial.suggest_int("epochs", int(tune.epochs.low), int(tune.epochs.high), step=tune.epochs.step)

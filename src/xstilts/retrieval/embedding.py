@@ -12,6 +12,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from xstilts.errors import XstiltsError
 from xstilts.modeling import mean_pool
+from xstilts.progress import progress
 
 
 @torch.no_grad()
@@ -35,7 +36,7 @@ def embed_layers(
     sizes = [len(t) + (len(second[i]) if second is not None else 0) for i, t in enumerate(texts)]
     order = np.argsort(sizes, kind="stable")
     out = {layer: np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32) for layer in layers}
-    for start in range(0, len(texts), batch_size):
+    for start in progress(range(0, len(texts), batch_size), desc="embed", unit="batch", leave=False):
         idx = order[start : start + batch_size]
         pair = [second[i] for i in idx] if second is not None else None
         enc = tokenizer(

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from xstilts.families import Evaluation, spec
 from xstilts.modeling import MultiTaskModel
+from xstilts.progress import progress
 from xstilts.training.features import Collator
 
 
@@ -32,7 +33,7 @@ def model_outputs(
     loader = DataLoader(features.select(order), batch_size=batch_size, collate_fn=collator)
     device = next(model.parameters()).device
     rows: list[np.ndarray] = []
-    for batch in loader:
+    for batch in progress(loader, desc=f"evaluate {task}", unit="batch", leave=False):
         mask = batch["attention_mask"]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(task, batch["input_ids"].to(device), mask.to(device))

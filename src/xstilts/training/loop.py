@@ -23,13 +23,12 @@ from pathlib import Path
 import datasets
 import numpy as np
 import torch
-from accelerate import Accelerator, PartialState
+from accelerate import Accelerator
 from accelerate.utils import (
     DistributedDataParallelKwargs,
     GradientAccumulationPlugin,
     broadcast_object_list,
     gather_object,
-    parse_flag_from_env,
     set_seed,
 )
 from transformers import get_linear_schedule_with_warmup
@@ -38,6 +37,8 @@ from xstilts.errors import XstiltsError
 from xstilts.families import spec
 from xstilts.modeling import MultiTaskModel
 from xstilts.params import TrainParams
+from xstilts.progress import process_state as process_state  # re-exported: callers import it from here
+from xstilts.progress import progress
 from xstilts.training import checkpoint
 from xstilts.training.evaluation import evaluate
 from xstilts.training.fast_dropout import cpu_dropout
@@ -84,12 +85,6 @@ def bf16_available() -> bool:
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
     return True  # CPU autocast supports bfloat16 on every torch build we pin
-
-
-def process_state() -> PartialState:
-    """This run's processes (starts torch.distributed under a launcher); ``ACCELERATE_USE_CPU`` counts, as in
-    ``Accelerator``, so that a CPU run launched with several processes uses gloo instead of running alone."""
-    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
 
 
 def freeze_embeddings(model: MultiTaskModel) -> None:
@@ -311,16 +306,21 @@ class _Loop:
                 checkpoint.clean_temporary(self.checkpoint_dir)
             self.accelerator.wait_for_everyone()
             self.resume()
-        while self.step < self.total_steps and not self.stopped_early:
-            losses = [self.micro_batch() for _ in range(self.cfg.grad_accum)]
-            self.scheduler.step()
-            self.step += 1
-            if self.accelerator.is_main_process:
-                on_step(self.step, float(np.mean(losses)))
-            if self.step % self.eval_every == 0 or self.step == self.total_steps:
-                self.evaluate_and_choose(on_eval)
-                if self.checkpoint_dir is not None:
-                    self.save()
+        with progress(
+            total=self.total_steps, initial=self.step, desc=f"train {','.join(self.tasks)}", unit="step"
+        ) as bar:
+            while self.step < self.total_steps and not self.stopped_early:
+                loss = float(np.mean([self.micro_batch() for _ in range(self.cfg.grad_accum)]))
+                bar.set_postfix(loss=loss, lr=self.scheduler.get_last_lr()[0], refresh=False)
+                self.scheduler.step()
+                self.step += 1
+                bar.update()
+                if self.accelerator.is_main_process:
+                    on_step(self.step, loss)
+                if self.step % self.eval_every == 0 or self.step == self.total_steps:
+                    self.evaluate_and_choose(on_eval)
+                    if self.checkpoint_dir is not None:
+                        self.save()
         if self.best_weights is not None:
             self.unwrapped.load_state_dict(self.best_weights)
         tokens = torch.tensor([self.tokens], dtype=torch.float64, device=self.accelerator.device)

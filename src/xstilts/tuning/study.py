@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 from xstilts.errors import XstiltsError
 from xstilts.params import Params, TuneParams
 from xstilts.paths import repo_root
+from xstilts.progress import progress
 from xstilts.tuning.key import study_key
 
 if TYPE_CHECKING:
@@ -179,6 +180,18 @@ def next_trial(study: optuna.Study, tune: TuneParams, study_name: str) -> optuna
         trial = study.ask()
         trial.set_user_attr(WORKER_ATTR, worker_id())
         return trial
+
+
+def trials(study: optuna.Study, tune: TuneParams, study_name: str) -> Iterator[optuna.Trial]:
+    """:func:`next_trial` until it gives None, with a progress bar of the study's finished trials (all workers')."""
+
+    def finished() -> int:
+        return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+    with progress(total=tune.n_trials, initial=finished(), desc=f"tune {study_name}", unit="trial") as bar:
+        while (trial := next_trial(study, tune, study_name)) is not None:
+            yield trial
+            bar.update(finished() - bar.n)
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
