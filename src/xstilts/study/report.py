@@ -132,7 +132,8 @@ def markdown(study: dict[str, Any], plots: list[str]) -> str:
         "",
         f"Group `{d['group']}` ({', '.join(f'`{m}`' for m in d['members'])}) against each member trained alone and "
         f"against no intermediate training (`none`); seeds {d['seeds']}; paired bootstrap over test examples "
-        f"({d['resamples']:,} resamples, stratified by language), {100 * d['confidence']:.0f}% percentile "
+        f"({d['resamples']:,} resamples, stratified by language, translations resampled together), "
+        f"{100 * d['confidence']:.0f}% percentile "
         "intervals, Holm's correction within each (target, measure). Scores in %; the best member is chosen on dev"
         + (
             "; with several seeds, each example's scores are averaged over the seeds before resampling, and the "
