@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import mlflow
-import yaml
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
@@ -36,7 +35,8 @@ from mlflow.exceptions import MlflowException
 
 from xstilts.digest import fingerprint
 from xstilts.errors import XstiltsError
-from xstilts.paths import repo_root
+from xstilts.lineage import locked_md5
+from xstilts.paths import prepared_dir, repo_root
 from xstilts.tasks import Role, Task, get_task
 from xstilts.tracking import Tag, configure, tracking_uri
 
@@ -91,9 +91,7 @@ def data_versions(task: Task) -> dict[str, str]:
     lock = repo_root() / "dvc.lock"
     if not lock.exists():
         return {f"data_md5.{n}": "no dvc.lock" for n in names}
-    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages") or {}
-    outs = {o["path"]: o.get("md5", "") for stage in stages.values() for o in stage.get("outs") or []}
-    return {f"data_md5.{n}": outs.get(f"data/prepared/{n}", "not in dvc.lock") for n in names}
+    return {f"data_md5.{n}": locked_md5(prepared_dir(n), lock) or "not in dvc.lock" for n in names}
 
 
 @contextmanager
