@@ -203,7 +203,6 @@ class FamilySpec:
     columns: ClassVar[list[tuple[str, pa.DataType]]]  # after the common ones
     metric: ClassVar[str]  # the main metric: picks checkpoints on English dev, names the promotion metric
     trainable: ClassVar[bool] = True  # has a head, features and a loss (retrieval families do not)
-    servable: ClassVar[bool] = False  # has a pyfunc model (xstilts.serving), so its targets are registered
     needs_examples: ClassVar[bool] = False  # decoding reads the rows behind the features (words, contexts)
     windowed: ClassVar[bool] = False  # long inputs become overlapping windows (``stride``), saved as doc_stride
     counts: ClassVar[tuple[str, str]] = ("", "")  # data card: title and first column of the label table

@@ -33,7 +33,6 @@ class Classification(FamilySpec):
     family = Family.CLASSIFICATION
     columns = [("text_a", pa.string()), ("text_b", pa.string()), ("label", pa.string())]
     metric = "accuracy"
-    servable = True
     counts = ("Label distribution", "label")
 
     def expectations(self, gx: Any, task: Any) -> list:
