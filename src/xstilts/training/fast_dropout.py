@@ -5,7 +5,7 @@ Measured with ``torch.profiler`` on this project's machine (2 cores, ``multiling
 element (serially, a Mersenne Twister). Here one draw from torch's default generator seeds numpy's SFC64, whose
 64-bit outputs give four 16-bit lanes each, and an element is dropped when its lane is below ``round(p * 65536)``:
 a drop probability of 6554 / 65536 = 0.10000610 for ``p = 0.1``. A 16 x 12 x 128 x 128 mask (one layer's attention
-probabilities) takes 2.4 ms this way, 8.0 ms with torch's ``random_`` in 48-bit lanes, 16 ms with ``bernoulli_``.
+probabilities) takes 2.4 ms this way, 5.9-8.0 ms with torch's ``random_`` in 48-bit lanes, 16 ms with ``bernoulli_``.
 The seed comes from torch's default generator, so ``set_seed`` and the checkpoints' saved RNG state still make
 the masks reproducible and resumable.
 
