@@ -316,3 +316,23 @@ def test_several_seeds_are_averaged_per_example_and_reported_with_their_spread()
     assert len(spread["values"]) == 2 and spread["sd"] == pytest.approx(np.std(spread["values"], ddof=1), abs=1e-6)
     assert study["design"]["seeds"] == [1, 2] and "2 seeds" in study["answer"][0]
     assert " ± " in markdown(study, []) and "averaged over the seeds" in markdown(study, [])
+
+
+def test_the_budget_names_each_spec_once_across_seeds_and_says_when_seeds_differ():
+    from xstilts.study.verdict import budget_sentence
+
+    study = {
+        "design": {"seeds": [13, 14], "resamples": 1000},
+        "budget": {
+            "a-s13": {"steps": 10, "examples": 160},
+            "a-s14": {"steps": 10, "examples": 160},
+            "b-s13": {"steps": 5, "examples": 80},
+            "b-s14": {"steps": 6, "examples": 80},
+        },
+        "targets": {"t": {"test_rows": 30, "test_languages": 1}},
+    }
+    assert budget_sentence(["t"], study) == (
+        "Budget: intermediate training `a` 10 steps on 160 examples (each seed), "
+        "`b` 5 steps on 80 examples / 6 steps on 80 examples; t 30 test rows in 1 language; 2 seeds, "
+        "1,000 paired bootstrap resamples."
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+FAMILY_LABELS = {"extractive_qa": "Extractive QA"}
+
 
 def pts(value: float) -> str:
     return f"{100 * value:.1f}"
@@ -73,23 +75,33 @@ def family_paragraph(family: str, names: list[str], study: dict[str, Any]) -> st
         else "No: on no target of this family does the group beat its best single member significantly."
     )
     budget = budget_sentence(names, study)
-    return f"**{family.replace('_', ' ').capitalize()}.** {answer} " + " ".join(sentences) + f" {budget}"
+    label = FAMILY_LABELS.get(family, family.replace("_", " ").capitalize())
+    return f"**{label}.** {answer} " + " ".join(sentences) + f" {budget}"
 
 
 def budget_sentence(names: list[str], study: dict[str, Any]) -> str:
     design = study["design"]
-    trained = ", ".join(
-        f"`{m}` {b['steps']:.0f} steps on {b['examples']:.0f} examples" for m, b in study["budget"].items()
-    )
-    tests = ", ".join(
-        f"{n} {study['targets'][n]['test_rows']} test rows in {study['targets'][n]['test_languages']} languages"
-        for n in names
-    )
     seeds = len(design["seeds"])
+    per_spec: dict[str, list[str]] = {}
+    for run, b in study["budget"].items():
+        spec = next((run.removesuffix(f"-s{s}") for s in design["seeds"] if run.endswith(f"-s{s}")), run)
+        per_spec.setdefault(spec, []).append(f"{b['steps']:.0f} steps on {b['examples']:.0f} examples")
+    trained = ", ".join(
+        f"`{spec}` {' / '.join(dict.fromkeys(runs))}{' (each seed)' if len(set(runs)) == 1 < len(runs) else ''}"
+        for spec, runs in per_spec.items()
+    )
+    targets = study["targets"]
+    tests = ", ".join(
+        f"{n} {targets[n]['test_rows']} test rows in {plural(targets[n]['test_languages'], 'language')}" for n in names
+    )
     return (
-        f"Budget: intermediate training {trained}; {tests}; {seeds} seed{'s' if seeds != 1 else ''}, "
+        f"Budget: intermediate training {trained}; {tests}; {plural(seeds, 'seed')}, "
         f"{design['resamples']:,} paired bootstrap resamples."
     )
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def underpowered(study: dict[str, Any]) -> list[str]:
