@@ -336,3 +336,29 @@ def test_the_budget_names_each_spec_once_across_seeds_and_says_when_seeds_differ
         "`b` 5 steps on 80 examples / 6 steps on 80 examples; t 30 test rows in 1 language; 2 seeds, "
         "1,000 paired bootstrap resamples."
     )
+
+
+def test_retrieval_by_layer_averages_the_seeds_runs(tmp_path, monkeypatch):
+    import json
+
+    from xstilts.study.runs import retrieval_layers
+
+    monkeypatch.setenv("XSTILTS_ROOT", str(tmp_path))
+    folder = tmp_path / "metrics" / "retrieve"
+    folder.mkdir(parents=True)
+    scores = {
+        "t-none": (0.9, 0.5),
+        "t-g-s1": (0.2, 0.6),
+        "t-g-s2": (0.4, 0.8),
+        "t-a-s1": (0.1, 0.1),
+        "t-a-s2": (0.1, 0.1),
+    }
+    for run, (last, layer4) in scores.items():
+        (folder / f"{run}.json").write_text(
+            json.dumps({"test_accuracy_zeroshot": last, "layer4_test_accuracy_zeroshot": layer4})
+        )
+    design = Design("g", ("a",), (), ("t",), -1, 13, 100, 0.95, seeds=(1, 2))
+    layers = retrieval_layers("t", design)
+    assert layers["none"] == {"4": 0.5, "-1": 0.9}
+    assert layers["g"] == pytest.approx({"4": 0.7, "-1": 0.3})
+    assert list(layers["g"]) == ["4", "-1"]

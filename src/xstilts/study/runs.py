@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from xstilts.data.splits import read_split
@@ -115,21 +116,28 @@ def load_retrieval(name: str, design: Design) -> Target:
 
 
 def retrieval_layers(name: str, design: Design) -> dict[str, dict[str, float]]:
-    """Per encoder: mean test top-1 accuracy by layer (``retrieve.layer`` and ``retrieve.layers``; the first seed's
-    run where there are several)."""
+    """Per encoder: mean test top-1 accuracy by layer (``retrieve.layer`` and ``retrieve.layers``), averaged over
+    the seeds' runs where there are several."""
     out = {}
     for init in design.inits:
-        path = metrics_dir() / "retrieve" / f"{name}-{seeded(init, None if init == NONE else design.seeds[0])}.json"
-        if not path.is_file():
-            raise XstiltsError(f"{path} is missing; run `dvc repro {path.stem}` (its retrieve stage) first.")
-        values = json.loads(path.read_text())
-        layers = {str(design.layer): values["test_accuracy_zeroshot"]}
-        for key, value in values.items():
-            head, _, rest = key.partition("_")
-            if head.startswith("layer") and rest == "test_accuracy_zeroshot":
-                layers[head.removeprefix("layer")] = value
-        out[init] = dict(sorted(layers.items(), key=lambda kv: (int(kv[0]) < 0, int(kv[0]))))  # -1 last
+        seeds = [None] if init == NONE else design.seeds
+        runs = [_layer_accuracies(name, seeded(init, s), design.layer) for s in seeds]
+        mean = {layer: float(np.mean([run[layer] for run in runs])) for layer in runs[0]}
+        out[init] = dict(sorted(mean.items(), key=lambda kv: (int(kv[0]) < 0, int(kv[0]))))  # -1 last
     return out
+
+
+def _layer_accuracies(name: str, run: str, layer: int) -> dict[str, float]:
+    path = metrics_dir() / "retrieve" / f"{name}-{run}.json"
+    if not path.is_file():
+        raise XstiltsError(f"{path} is missing; run `dvc repro retrieve-{path.stem}` first.")
+    values = json.loads(path.read_text())
+    layers = {str(layer): values["test_accuracy_zeroshot"]}
+    for key, value in values.items():
+        head, _, rest = key.partition("_")
+        if head.startswith("layer") and rest == "test_accuracy_zeroshot":
+            layers[head.removeprefix("layer")] = value
+    return layers
 
 
 def intermediate_budget(design: Design) -> dict[str, dict[str, float]]:
