@@ -190,9 +190,9 @@ def target(rates: dict[str, tuple[float, float]], dev: dict[str, float] | None =
 
 
 BUDGET = {
-    "nli": {"steps": 40.0, "examples": 640.0},
-    "qa": {"steps": 25.0, "examples": 400.0},
-    "all": {"steps": 60.0, "examples": 960.0},
+    "nli": {"spec": "nli", "steps": 40.0, "examples": 640.0},
+    "qa": {"spec": "qa", "steps": 25.0, "examples": 400.0},
+    "all": {"spec": "all", "steps": 60.0, "examples": 960.0},
 }
 GROUP_WINS = {"none": (0.6, 0.4), "nli": (0.62, 0.42), "qa": (0.6, 0.45), "all": (0.75, 0.7)}
 GROUP_TIES = {"none": (0.6, 0.4), "nli": (0.62, 0.55), "qa": (0.6, 0.45), "all": (0.6, 0.55)}
@@ -324,10 +324,10 @@ def test_the_budget_names_each_spec_once_across_seeds_and_says_when_seeds_differ
     study = {
         "design": {"seeds": [13, 14], "resamples": 1000},
         "budget": {
-            "a-s13": {"steps": 10, "examples": 160},
-            "a-s14": {"steps": 10, "examples": 160},
-            "b-s13": {"steps": 5, "examples": 80},
-            "b-s14": {"steps": 6, "examples": 80},
+            "a-s13": {"spec": "a", "steps": 10, "examples": 160},
+            "a-s14": {"spec": "a", "steps": 10, "examples": 160},
+            "b-s13": {"spec": "b", "steps": 5, "examples": 80},
+            "b-s14": {"spec": "b", "steps": 6, "examples": 80},
         },
         "targets": {"t": {"test_rows": 30, "test_languages": 1}},
     }

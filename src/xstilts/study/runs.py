@@ -141,15 +141,17 @@ def _layer_accuracies(name: str, run: str, layer: int) -> dict[str, float]:
 
 
 def intermediate_budget(design: Design) -> dict[str, dict[str, float]]:
-    """Per intermediate model of the design: its optimizer steps and training examples (metrics files)."""
+    """Per intermediate model of the design (seeded run name): its spec, optimizer steps and training examples
+    (metrics files)."""
     out = {}
-    for name in (seeded(m, s) for m in (*design.members, design.group) for s in design.seeds):
+    for spec, seed in ((m, s) for m in (*design.members, design.group) for s in design.seeds):
+        name = seeded(spec, seed)
         path = metrics_dir() / "intermediate" / f"{name}.json"
         if not path.is_file():
             raise XstiltsError(f"{path} is missing; run `dvc repro intermediate-{name}` first.")
         values = json.loads(path.read_text())
         examples = sum(v for k, v in values.items() if k.endswith("train_examples"))
-        out[name] = {"steps": values.get("train_steps", float("nan")), "examples": examples}
+        out[name] = {"spec": spec, "steps": values.get("train_steps", float("nan")), "examples": examples}
     return out
 
 

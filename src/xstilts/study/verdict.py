@@ -83,9 +83,8 @@ def budget_sentence(names: list[str], study: dict[str, Any]) -> str:
     design = study["design"]
     seeds = len(design["seeds"])
     per_spec: dict[str, list[str]] = {}
-    for run, b in study["budget"].items():
-        spec = next((run.removesuffix(f"-s{s}") for s in design["seeds"] if run.endswith(f"-s{s}")), run)
-        per_spec.setdefault(spec, []).append(f"{b['steps']:.0f} steps on {b['examples']:.0f} examples")
+    for b in study["budget"].values():
+        per_spec.setdefault(b["spec"], []).append(f"{b['steps']:.0f} steps on {b['examples']:.0f} examples")
     trained = ", ".join(
         f"`{spec}` {' / '.join(dict.fromkeys(runs))}{' (each seed)' if len(set(runs)) == 1 < len(runs) else ''}"
         for spec, runs in per_spec.items()
