@@ -8,15 +8,19 @@ same code (fp32, argmax of the logits). Tokens are the non-padding tokens of the
 * Trainer: ``AutoModelForSequenceClassification`` (its pooler + classifier head), ``TrainingArguments``
   defaults (fp32, random batches, AdamW on every parameter) except the fixed settings above, ``report_to
   none`` and no checkpoint saving (xstilts does not save inside the loop either); ``DataCollatorWithPadding``.
-* xstilts: :func:`xstilts.training.loop.train_task` (mean-pool head) with the project's speed settings: bf16
-  autocast, length-grouped batches, and the word embeddings trimmed to the ids of the train and dev rows
+* xstilts: :func:`xstilts.training.loop.train_task` (mean-pool head) with the project's speed settings: the
+  precision ``precision: auto`` picks on this machine (:mod:`xstilts.training.precision`; ``--precision`` forces
+  one), length-grouped batches, and the word embeddings trimmed to the ids of the train and dev rows
   (:mod:`xstilts.training.trim`) and trained, as in full fine-tuning: trimming makes them cheap (a few
   thousand rows instead of 250k), so there is no reason to freeze them.
 
-The same process also measures, before and after the runs, the machine's bf16 and fp32 ``torch.matmul`` rate on
-the encoder's own shapes (every matmul of a ``batch_size x max_length`` training step; the best timing counts)
-and prints each run's achieved FLOP/s (the trained body's matmul FLOPs, counted per padded batch as
-:mod:`flops` explains) as a fraction of it.
+The same process also measures, before and after the runs, the machine's ``torch.matmul`` rate in every
+precision it has (fp32, bf16, fp16) on the encoder's own shapes (every matmul of a ``batch_size x max_length``
+training step; the best timing counts) and prints each run's achieved FLOP/s (the trained body's matmul FLOPs,
+counted per padded batch as :mod:`flops` explains) as a fraction of the best of them: the machine's best. A
+precision whose quick probe (:func:`xstilts.hardware.matmul_rate`) runs at under a quarter of the best probe's
+rate (bf16 on an AVX2-only CPU: a minute per repeat) is reported from its probe only. Torch runs on every core
+the process may use (:func:`xstilts.hardware.use_all_cores`); the header says how many.
 
 Run from the repository root: ``python benchmarks/train_throughput.py --steps 40``.
 """
@@ -47,6 +51,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from xstilts import hardware
 from xstilts.encoder.loading import load_encoder, resolve_model
 from xstilts.errors import XstiltsError
 from xstilts.modeling import HeadSpec, MultiTaskModel
@@ -55,6 +60,7 @@ from xstilts.paths import prepared_dir
 from xstilts.tasks import get_task
 from xstilts.training.features import Collator, tokenize
 from xstilts.training.loop import train_task
+from xstilts.training.precision import resolve as resolve_precision
 from xstilts.training.trim import trimmed, used_token_ids
 
 Logits = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -87,6 +93,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--dev-size", type=int, default=400, help="dev rows scored (the first n)")
     p.add_argument("--profile", action="store_true", help="also: where xstilts' training time goes, by kind of op")
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"], help="xstilts' precision")
     args = p.parse_args(argv)
     if min(args.steps, args.batch_size, args.dev_size) < 1 or args.max_length < 8:
         p.error("--steps, --batch-size and --dev-size must be positive and --max-length at least 8")
@@ -178,7 +185,7 @@ def run_trainer(folder: str, tokenizer: PreTrainedTokenizerBase, train_rows, dev
 
 
 def run_xstilts(folder: str, train_rows, dev, labels, task: str, args) -> Run:
-    # The Trainer's Accelerator fixed this process's (fp32) state; forget it so train_task can ask for bf16.
+    # The Trainer's Accelerator fixed this process's (fp32) state; forget it so train_task can ask for its own.
     AcceleratorState._reset_state()
     GradientState._reset_state()
     tokenizer, encoder = load_encoder(folder)
@@ -196,8 +203,9 @@ def run_xstilts(folder: str, train_rows, dev, labels, task: str, args) -> Run:
         eval_every=args.steps,
         patience=1,
         freeze_embeddings=False,
-        bf16=True,
+        precision=args.precision,
     )
+    chosen = resolve_precision(args.precision)
     warm_up(lambda i, m: model(task, i, m), dev, collator)
     started, load = time.perf_counter(), os.getloadavg()[0]
     with trimmed(encoder, used_token_ids(train, dev), tokenizer):
@@ -209,7 +217,7 @@ def run_xstilts(folder: str, train_rows, dev, labels, task: str, args) -> Run:
         raise XstiltsError(f"xstilts trained {result.steps} steps instead of {args.steps}; report this as a bug.")
     model.eval()
     accuracy = dev_accuracy(lambda i, m: model(task, i, m), dev, collator)
-    name = "xstilts (trim, bf16, length groups)"
+    name = f"xstilts (trim, {chosen.name}, length groups)"
     flops, padded = counting.flops, counting.padded_tokens
     return Run(name, seconds, result.train_tokens, accuracy, n_trainable, load, flops, padded)
 
@@ -223,32 +231,45 @@ def warm_up(logits: Logits, dev: datasets.Dataset, collator: Collator) -> None:
 
 def table(runs: list[Run], rates: dict[str, float]) -> str:
     head = f"{'':38} {'seconds':>8} {'tokens':>8} {'tokens/s':>9} {'padded':>8} {'GFLOP/s':>8}"
-    head += f" {'of bf16':>8} {'of fp32':>8} {'dev acc':>8} {'trainable':>11} {'load':>5}"
+    head += f" {'of best':>8} {'of fp32':>8} {'dev acc':>8} {'trainable':>11} {'load':>5}"
     lines = [head]
     for r in runs:
         rate = r.flops / r.seconds
         speed = f"{r.seconds:8.1f} {r.tokens:8d} {r.tokens_per_second:9.1f} {r.padded_tokens:8d} {rate / 1e9:8.1f}"
-        shares = f"{rate / rates['bf16']:8.1%} {rate / rates['fp32']:8.1%}"
+        shares = f"{rate / best_rate(rates)[1]:8.1%} {rate / rates['fp32']:8.1%}"
         lines.append(f"{r.name:38} {speed} {shares} {r.dev_accuracy:8.4f} {r.trainable:11,d} {r.load:5.1f}")
     return "\n".join(lines)
 
 
-def machine_rates(folder: str, rows: int, length: int) -> dict[str, float]:
-    """The machine's bf16 and fp32 matmul FLOP/s on the encoder's own shapes (see :mod:`flops`).
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
-    ``bf16`` and ``fp32``: every matmul of a training step (forward and backward, weights and attention) of
-    ``rows`` x ``length`` tokens, the yardstick of the table; ``bf16 forward``: the forward weight matmuls alone.
+
+def machine_rates(folder: str, rows: int, length: int) -> dict[str, float]:
+    """The machine's matmul FLOP/s in each precision on the encoder's own shapes (see :mod:`flops`).
+
+    Each: every matmul of a training step (forward and backward, weights and attention) of ``rows`` x ``length``
+    tokens, the yardstick of the table; a precision whose probe is under a quarter of the best probe's keeps its
+    probe's rate (``<name> probe``), which is no yardstick.
     """
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(folder)
-    shape = Shape.of(config)
-    step = shape.training_matmuls(rows, length, config.num_attention_heads)
-    rates = {"bf16": matmul_rate(step, torch.bfloat16), "fp32": matmul_rate(step, torch.float32)}
-    rates["bf16 forward"] = matmul_rate(shape.forward_matmuls(rows * length), torch.bfloat16)
+    step = Shape.of(config).training_matmuls(rows, length, config.num_attention_heads)
+    probes = {name: hardware.matmul_rate(dtype) * 1e9 for name, dtype in PRECISIONS.items()}
+    rates = {}
+    for name, dtype in PRECISIONS.items():
+        if probes[name] >= max(probes.values()) / 4:
+            rates[name] = matmul_rate(step, dtype)
+        else:
+            rates[f"{name} probe"] = probes[name]
     shown = ", ".join(f"{name} {rate / 1e9:.1f}" for name, rate in rates.items())
     print(f"matmul rate (GFLOP/s) on the shapes of a {rows} x {length} training step: {shown}")
     return rates
+
+
+def best_rate(rates: dict[str, float]) -> tuple[str, float]:
+    """The precision this machine multiplies fastest in, and its rate (measured mixes only, not probes)."""
+    return max(((k, v) for k, v in rates.items() if not k.endswith("probe")), key=lambda kv: kv[1])
 
 
 def print_profile(folder: str, train_rows, dev, labels, args) -> None:
@@ -279,9 +300,11 @@ def main(argv: list[str] | None = None) -> int:
         train_rows, dev_rows = load_data(args.task, args.steps * args.batch_size, args.dev_size, args.seed)
         tokenizer, _ = load_encoder(folder)
         dev = tokenize("classification", dev_rows, tokenizer, labels, args.max_length)
+        threads, chosen = hardware.use_all_cores(), resolve_precision(args.precision)
         print(
             f"{args.task}: {len(train_rows)} train rows ({args.steps} steps x {args.batch_size}), {len(dev)} dev rows, "
-            f"max_length {args.max_length}, {torch.get_num_threads()} torch threads",
+            f"max_length {args.max_length}\nmachine: {hardware.summary()}; torch uses {threads} of "
+            f"{hardware.usable_cores()} usable cores; precision {args.precision} -> {chosen.name} ({chosen.reason})",
             flush=True,
         )
         rates = machine_rates(folder, args.batch_size, args.max_length)
@@ -297,8 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: token counts differ ({runs[0].tokens} vs {runs[1].tokens})", file=sys.stderr)
     print(table(runs, rates))
     after = machine_rates(folder, args.batch_size, args.max_length)  # the rate may drift with the load
-    rates = {k: max(v, after[k]) for k, v in rates.items()}
+    rates = {k: max(v, after[k]) for k, v in rates.items() if k in after}
     print(table(runs, rates))
+    best, rate = best_rate(rates)
+    print(f"the machine's best matmul rate: {best}, {rate / 1e9:.1f} GFLOP/s (the 'of best' column's yardstick)")
     ratio = runs[1].tokens_per_second / runs[0].tokens_per_second
     delta = runs[1].dev_accuracy - runs[0].dev_accuracy
     majority = np.bincount(dev["labels"]).max() / len(dev)

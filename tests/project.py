@@ -28,7 +28,7 @@ def tiny_params(encoder: Path) -> dict:
         "eval_every": 2,
         "patience": 5,
         "freeze_embeddings": False,
-        "bf16": False,
+        "precision": "fp32",
     }
     return {
         "seed": 13,

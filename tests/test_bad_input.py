@@ -74,6 +74,8 @@ def test_corrupt_model_folder(project, tiny_encoder_dir):
         ("target", "batch_size", 0, "target.batch_size"),
         ("seed", None, "thirteen", "seed"),
         ("intermediate", "unknown_setting", 1, "intermediate.unknown_setting"),
+        ("target", "precision", "fp8", "target.precision"),
+        ("intermediate", "bf16", True, "intermediate: bf16 was replaced by precision: auto"),
     ],
 )
 def test_malformed_params(project, section, key, value, message):

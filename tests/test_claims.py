@@ -17,6 +17,7 @@ from xstilts.pipeline.retrieve import run_retrieve
 from xstilts.training import loop
 from xstilts.training.evaluation import evaluate
 from xstilts.training.features import Collator, tokenize
+from xstilts.training.precision import FP32
 
 
 def _weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -85,5 +86,5 @@ def test_the_best_evaluation_is_kept_and_patience_stops_the_run(monkeypatch, tin
     assert result.stopped_early and result.steps == steps[-1] == steps[4] and len(seen) == 5
     assert result.steps < 6 * 16 // 4  # it did stop before the planned 24 steps
     assert _same(_weights(model), seen[1][2]) and not _same(_weights(model), seen[-1][2])
-    kept = evaluate(model, "t", dev_examples, dev, collator, 8, bf16=False).score()["accuracy"]
+    kept = evaluate(model, "t", dev_examples, dev, collator, 8, FP32).score()["accuracy"]
     assert kept == pytest.approx(seen[1][1], abs=0) and not np.isnan(kept)

@@ -101,7 +101,7 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     params["model"]["name"] = str(tiny_encoder_dir)
     params["data"].update(TINY_DATA, tasks=list(TINY_DATA))
     for stage in ("intermediate", "target"):
-        params[stage].update({"batch_size": 8, "eval_every": 2, "max_length": 32, "bf16": False, "per_task": {}})
+        params[stage].update({"batch_size": 8, "eval_every": 2, "max_length": 32, "precision": "fp32", "per_task": {}})
     design = ["vitaminc", "socialiqa", "both"]  # the study: group `both` against each member alone and none
     params["intermediate"].update(tasks=design, groups={"both": design[:2]}, per_task={"vitaminc": {"lr": 1e-3}})
     params["tune"].update(tasks=design, n_trials=2, evaluations=2, train_rows=16, dev_rows=8)

@@ -99,7 +99,7 @@ def task_data(tokenizer, task: str, n: int, seed: int, labels=("a", "b")) -> Tas
 
 
 def cfg(**overrides) -> TrainParams:
-    values = dict(tasks=["x"], lr=3e-3, epochs=2, batch_size=8, max_length=32, warmup_ratio=0.0)
+    values = dict(tasks=["x"], lr=3e-3, epochs=2, batch_size=8, max_length=32, warmup_ratio=0.0, precision="fp32")
     return TrainParams(**{**values, "eval_every": 2, "patience": 100, **overrides})
 
 

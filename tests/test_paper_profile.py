@@ -4,7 +4,7 @@
 (a 13-layer, hidden-32 random XLM-R: ``retrieve.layer: 12`` stays as the profile sets it and still indexes a hidden
 layer below the last, as in XLM-R Large's 24; 24 tiny layers would double the test's time on CPU), the task
 lists (hub tasks that have fixtures and pinned revisions) and the base target epochs (1, so that the paper's
-per-task epochs visibly take effect). bf16, grad_accum 8, batch size 4 and max lengths are the paper's.
+per-task epochs visibly take effect). precision auto, grad_accum 8, batch size 4 and max lengths are the paper's.
 """
 
 from __future__ import annotations
@@ -248,7 +248,12 @@ def test_paper_profile_runs_end_to_end_on_a_tiny_xlmr(paper, tmp_path):
     tokenizer = json.loads((paper / "models/intermediate/mnli/encoder/tokenizer_config.json").read_text())
     assert tokenizer["tokenizer_class"] == "XLMRobertaTokenizer"
     run = _run("intermediate", "mnli", "none")
-    assert (run.data.params["grad_accum"], run.data.params["bf16"], run.data.params["lr"]) == ("8", "True", "1e-05")
+    assert (run.data.params["grad_accum"], run.data.params["precision"], run.data.params["lr"]) == (
+        "8",
+        "auto",
+        "1e-05",
+    )
+    assert run.data.tags["precision"] in ("bf16", "fp32")  # what auto became on this CPU
     assert run.data.tags["data_source"] == "hub"
 
     results = {(task, "none"): run_target(task, "none") for task in TARGETS}

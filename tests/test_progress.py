@@ -118,7 +118,15 @@ def test_training_shows_steps_with_loss_and_lr_and_dev_evaluations(tiny_encoder_
     torch.manual_seed(0)
     model = MultiTaskModel(AutoModel.from_pretrained(tiny_encoder_dir), [HeadSpec("t", "classification", ["a", "b"])])
     cfg = TrainParams(
-        tasks=["t"], lr=1e-3, epochs=2, batch_size=4, max_length=16, warmup_ratio=0.1, eval_every=2, patience=9
+        tasks=["t"],
+        lr=1e-3,
+        epochs=2,
+        batch_size=4,
+        max_length=16,
+        warmup_ratio=0.1,
+        eval_every=2,
+        patience=9,
+        precision="fp32",
     )
     log.readouterr()  # transformers' own bar for loading the weights
     train_tasks(model, [TaskData("t", features, features, Collator(tokenizer))], cfg, seed=0)

@@ -48,7 +48,7 @@ def own_evaluation(model_dir: Path, task: str, columns: dict, allow_no_answer: b
         {"id": [str(i) for i in range(n)], "language": ["en"] * n, "domain": [""] * n, **columns}
     )
     features = spec(head.family).tokenize(rows, tokenizer, head.labels, meta["max_length"], meta.get("doc_stride"))
-    return evaluate(model, task, rows, features, Collator(tokenizer, head.family), 4, False, allow_no_answer)
+    return evaluate(model, task, rows, features, Collator(tokenizer, head.family), 4, allow_no_answer=allow_no_answer)
 
 
 @pytest.fixture

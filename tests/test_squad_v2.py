@@ -131,12 +131,12 @@ def test_evaluate_scores_unanswerable_questions(tiny_encoder_dir):
     model = NullWhenNobody(tokenizer.convert_tokens_to_ids("staff"), tokenizer.convert_tokens_to_ids("nobody"))
     collator = Collator(tokenizer, "extractive_qa")
 
-    v2 = evaluate(model, "qa", examples, features, collator, 2, False, allow_no_answer=True)
+    v2 = evaluate(model, "qa", examples, features, collator, 2, allow_no_answer=True)
     assert v2.prediction == ["staff", "", ""]  # null 12 beats the span "staff" (10) in row 1
     metrics = v2.per_language("dev")
     assert metrics["dev_f1_en"] == metrics["dev_exact_match_en"] == 1.0
     assert metrics["dev_has_ans_f1_en"] == 1.0 and metrics["dev_no_ans_f1_en"] == 1.0
 
-    v1 = evaluate(model, "qa", examples, features, collator, 2, False)
+    v1 = evaluate(model, "qa", examples, features, collator, 2)
     assert v1.prediction[:2] == ["staff", "staff"] and set(v1.score()) == {"exact_match", "f1"}
     assert v1.score()["f1"] == pytest.approx(1 / 3)  # v1.1: a question without gold answers scores 0

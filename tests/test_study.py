@@ -324,16 +324,16 @@ def test_the_budget_names_each_spec_once_across_seeds_and_says_when_seeds_differ
     study = {
         "design": {"seeds": [13, 14], "resamples": 1000},
         "budget": {
-            "a-s13": {"spec": "a", "steps": 10, "examples": 160},
-            "a-s14": {"spec": "a", "steps": 10, "examples": 160},
-            "b-s13": {"spec": "b", "steps": 5, "examples": 80},
-            "b-s14": {"spec": "b", "steps": 6, "examples": 80},
+            "a-s13": {"spec": "a", "steps": 10, "examples": 160, "precision": "bf16"},
+            "a-s14": {"spec": "a", "steps": 10, "examples": 160, "precision": "bf16"},
+            "b-s13": {"spec": "b", "steps": 5, "examples": 80, "precision": "fp32"},
+            "b-s14": {"spec": "b", "steps": 6, "examples": 80, "precision": "fp32"},
         },
         "targets": {"t": {"test_rows": 30, "test_languages": 1}},
     }
     assert budget_sentence(["t"], study) == (
-        "Budget: intermediate training `a` 10 steps on 160 examples (each seed), "
-        "`b` 5 steps on 80 examples / 6 steps on 80 examples; t 30 test rows in 1 language; 2 seeds, "
+        "Budget: intermediate training `a` 10 steps on 160 examples in bf16 (each seed), "
+        "`b` 5 steps on 80 examples in fp32 / 6 steps on 80 examples in fp32; t 30 test rows in 1 language; 2 seeds, "
         "1,000 paired bootstrap resamples."
     )
 

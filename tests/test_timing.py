@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xstilts import timing
+from xstilts import hardware, timing
 from xstilts.report import timings_text
 
 
@@ -28,3 +28,4 @@ def test_work_and_command_lines_join_per_stage(tmp_path, monkeypatch):
     text = timings_text(since=60.0, now=160.0)  # 100 s of wall time, 29 s of work
     assert "validate-udhr" in text and "FAILED" in text
     assert "pipeline wall time 100 s: work 29 s, overhead 71 s (71%: stage commands 20 s, DVC 51 s)" in text
+    assert f"machine: {hardware.cpu_model()} (" in text  # the numbers above are this machine's

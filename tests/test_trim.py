@@ -102,7 +102,15 @@ def test_training_updates_only_used_rows_and_untrims(parts, tmp_path) -> None:
     original = encoder.get_input_embeddings().weight.detach().clone()
     model = MultiTaskModel(encoder, [HeadSpec("toy", "classification", LABELS)])
     cfg = TrainParams(
-        tasks=["toy"], lr=0.05, epochs=3, batch_size=2, max_length=32, warmup_ratio=0.0, eval_every=100, patience=3
+        tasks=["toy"],
+        lr=0.05,
+        epochs=3,
+        batch_size=2,
+        max_length=32,
+        warmup_ratio=0.0,
+        eval_every=100,
+        patience=3,
+        precision="fp32",
     )
     used = used_token_ids(train, dev)
     with trimmed(encoder, used, tokenizer) as trim:

@@ -230,9 +230,9 @@ def test_a_worker_killed_mid_trial_leaves_a_failed_trial_and_the_study_completes
     ("change", "message"),
     [
         ({"tasks": ["nope"]}, "Unknown task 'nope'"),
-        ({"lr": {"low": 3e-4, "high": 1e-5}}, r"tune.lr: Value error, low 0.0003 is above high 1e-05"),
+        ({"lr": {"low": 3e-4, "high": 1e-5}}, r"tune.lr: low 0.0003 is above high 1e-05"),
         ({"lr": {"low": 0.0, "high": 1e-5}}, r"tune.lr.low: Input should be greater than 0"),
-        ({"epochs": {"low": 4, "high": 1}}, r"tune.epochs: Value error, low 4.0 is above high 1.0"),
+        ({"epochs": {"low": 4, "high": 1}}, r"tune.epochs: low 4.0 is above high 1.0"),
         ({"n_trials": 0}, r"tune.n_trials: Input should be greater than or equal to 1"),
         ({"storage": "postgresql://nobody@127.0.0.1:1/none"}, r"tune.storage postgresql://nobody@127.0.0.1:1/none "
                                                                r"cannot be reached \(OperationalError"),

@@ -42,11 +42,20 @@ class TrainParams(_Strict):
     eval_every: int = Field(gt=0)
     patience: int = Field(ge=1)
     freeze_embeddings: bool = False
-    bf16: bool = False
+    # auto: bf16 autocast where this machine runs it fast, else fp32 (fp16 on a CUDA device without bf16);
+    # or force bf16 | fp16 | fp32 (xstilts.training.precision). Tuning and evaluation follow their phase.
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     grad_accum: int = Field(default=1, ge=1)  # micro-batches per optimizer step (per process)
     trim_embeddings: bool = False  # train only the embedding rows the train/dev data uses (exact; training.trim)
     # per-task overrides of the settings above, e.g. {xnli: {epochs: 2}, xquad: {max_length: 384}} (the paper's)
     per_task: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "bf16" in data:
+            raise ValueError("bf16 was replaced by precision: auto (the default), bf16, fp16 or fp32")
+        return data
 
     def for_task(self, task: str) -> Self:
         """These settings with ``per_task[task]`` applied (and checked like the rest)."""
@@ -200,8 +209,8 @@ class Params(_Strict):
 
 def _describe(error: dict[str, Any]) -> str:
     where = ".".join(str(p) for p in error["loc"])
-    if not where:  # a check across sections (Params' own validator): its message names the keys
-        return f"params.yaml: {error['msg'].removeprefix('Value error, ')}."
+    if not where or error["type"] == "value_error":  # a check of a section or across sections: it names the keys
+        return f"params.yaml: {where + ': ' if where else ''}{error['msg'].removeprefix('Value error, ')}."
     return f"params.yaml: {where}: {error['msg']} (got {error.get('input')!r})."
 
 

@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+from xstilts import hardware
 from xstilts.paths import metrics_dir, repo_root
 from xstilts.timing import stage_times
 
@@ -104,6 +105,17 @@ def results_text(source: str = "offline") -> str:
     return "\n".join(parts)
 
 
+def precision_text(params) -> str:
+    """What each training phase's precision setting is on this machine (the runs' ``precision`` tags say the same)."""
+    from xstilts.training.precision import resolve
+
+    parts = []
+    for phase in ("intermediate", "target"):
+        chosen = resolve(getattr(params, phase).precision)
+        parts.append(f"{phase} {chosen.requested} -> {chosen.name} ({chosen.reason})")
+    return "Precision on this machine: " + "; ".join(parts) + "\n"
+
+
 def timings_text(since: float, now: float | None = None) -> str:
     """Per stage: the work and the whole stage command; then the pipeline's wall time and its overhead."""
     rows = stage_times(since)
@@ -114,6 +126,7 @@ def timings_text(since: float, now: float | None = None) -> str:
         lines.append(f"  {r.stage:38s} {r.work:8.1f} {r.command:8.1f}{'' if r.ok else '  FAILED'}")
     work, commands = sum(r.work for r in rows), sum(r.command for r in rows)
     lines.append(f"  {'total in stages':38s} {work:8.1f} {commands:8.1f}")
+    lines.append(f"  machine: {hardware.summary()}")
     if since > 0:
         wall = (now or time.time()) - since
         lines.append(
@@ -169,4 +182,5 @@ def print_summary() -> None:
     print(results_text(params.data.source))
     if params.tune.tasks:
         print(tuning_text([intermediate_tasks(spec, params)[0] for spec in params.tune.tasks]))
+    print(precision_text(params))
     print(timings_text(since))

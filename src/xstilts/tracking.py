@@ -1,4 +1,5 @@
-"""MLflow set-up: a sqlite store at the repository root, artifacts under ``mlruns/``, runs that fail say why."""
+"""MLflow set-up: a sqlite store at the repository root, artifacts under ``mlruns/``, runs that fail say why, and
+every run tagged with the machine it ran on (:func:`xstilts.hardware.describe`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import mlflow
 
-from xstilts import timing
+from xstilts import hardware, timing
 from xstilts.atomic import write_text_atomic
 from xstilts.params import Params
 from xstilts.paths import main_root
@@ -116,6 +117,9 @@ def phase_run(
         run = mlflow.start_run(experiment_id=exp_id, run_name=name)
     try:
         mlflow.set_tags({Tag.PHASE: phase, "python": platform.python_version(), **tags})
+        if phase not in DATA_PHASES:  # the machine a computing run depended on, with torch on every usable core
+            hardware.use_all_cores()
+            mlflow.set_tags(hardware.describe())
         mlflow.log_params({k: _param(v) for k, v in params.items()})
         yield run
     except BaseException as exc:

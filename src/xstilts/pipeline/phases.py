@@ -41,6 +41,7 @@ from xstilts.tracking import (
 )
 from xstilts.training import checkpoint
 from xstilts.training.loop import process_state
+from xstilts.training.precision import resolve as resolve_precision
 from xstilts.training.sampling import SamplingConfig
 
 
@@ -56,6 +57,7 @@ def _checkpoint_key(phase: str, out_name: str, tasks: list[Task], encoder: str, 
         "seed": params.seed,
         "processes": process_state().num_processes,
         "cfg": cfg.model_dump(),
+        "precision": resolve_precision(cfg.precision, process_state().device).name,
     }
     return checkpoint.config_hash(config, [*folders, *([resolved] if resolved.exists() else [])])
 
@@ -186,8 +188,10 @@ def training_reads(tasks: list[Task], evaluated: bool = True) -> list[tuple[str,
 
 def _train(plan: RunPlan, main: bool) -> dict[str, float]:
     params, cfg = plan.params, plan.cfg
+    precision = resolve_precision(cfg.precision, process_state().device)  # what `auto` is on this machine
     if main:
         tags = {Tag.INTERMEDIATE: plan.intermediate, **({Tag.STUDY: plan.study} if plan.study else {})}
+        tags.update(precision.tags())
         log_settings(params, cfg.model_dump(exclude={"tasks", "inits", "groups"}), tags)
         log_prepared_inputs(prepared_inputs(training_reads(plan.tasks)))
         checkpoint.write_run_id(plan.checkpoint_dir, mlflow.active_run().info.run_id)
@@ -215,7 +219,7 @@ def _train(plan: RunPlan, main: bool) -> dict[str, float]:
     # the model stays in DVC's cache: an external LoggedModel names its folder and fingerprint (also run tags) and
     # holds the run's metrics; MLflow gets a copy only when the registry promotes it (registry.promote)
     mlflow.log_metrics(outcome.metrics, model_id=record_trained_model(plan.model_dir, plan.phase, plan.out_name))
-    write_metrics_json(plan.metrics_json, outcome.metrics)
+    write_metrics_json(plan.metrics_json, {**outcome.metrics, "precision": precision.name})
     write_text_atomic(plan.curve_json, json.dumps(outcome.curve, indent=1) + "\n")
     mlflow.log_artifact(str(plan.curve_json))
     if plan.role == Role.TARGET:

@@ -26,6 +26,10 @@ from xstilts.pipeline.runs import NO_INIT, resolve_init, seeded
 from xstilts.retrieval import Embedder, RetrievalResult, retrieve, write_retrieval_predictions
 from xstilts.tasks import Role, get_task
 from xstilts.tracking import Tag, log_settings, phase_run, run_name, write_metrics_json
+from xstilts.training.precision import Precision
+
+# the encoder embeds in fp32: retrieval is a few forward passes, and its vectors stay comparable across machines
+RETRIEVAL_PRECISION = Precision("fp32", "fp32", "retrieval embeds in fp32 on every machine")
 
 
 def retrieval_predictions_csv(task: str, encoder: str) -> Path:
@@ -54,7 +58,8 @@ def run_retrieve(
         require_validated(retrieval_task.name, prepared_dir(retrieval_task.name))
         encoder_name, intermediate_tasks = resolve_init(encoder, params, seed)
         encoder = seeded(encoder, seed)  # the name of its outputs
-        log_settings(params, cfg.model_dump(exclude={"tasks", "encoders"}), {Tag.INTERMEDIATE: intermediate_tasks})
+        tags = {Tag.INTERMEDIATE: intermediate_tasks, **RETRIEVAL_PRECISION.tags()}
+        log_settings(params, cfg.model_dump(exclude={"tasks", "encoders"}), tags)
         log_prepared_inputs(prepared_inputs((retrieval_task.name, split, EVALUATION) for split in ("dev", "test")))
         tokenizer, model = load_encoder(encoder_name)
         if (folder := Path(resolve_model(encoder_name))).is_dir():  # what promotion serves (a hub id has no folder)
@@ -72,7 +77,8 @@ def run_retrieve(
             tables.append(_examples(swept, layer))
         metrics["wall_seconds"] = time.time() - started
         mlflow.log_metrics(metrics)
-        write_metrics_json(metrics_dir() / "retrieve" / f"{task}-{encoder}.json", metrics)
+        path = metrics_dir() / "retrieve" / f"{task}-{encoder}.json"
+        write_metrics_json(path, {**metrics, "precision": RETRIEVAL_PRECISION.name})
         if result.examples:
             path = retrieval_predictions_csv(task, encoder)
             write_text_atomic(path, pd.concat(tables, ignore_index=True).to_csv(index=False))

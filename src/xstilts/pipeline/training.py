@@ -35,7 +35,8 @@ from xstilts.paths import prepared_dir
 from xstilts.tasks import Task, get_task
 from xstilts.training.evaluation import evaluate
 from xstilts.training.features import Collator
-from xstilts.training.loop import TaskData, bf16_available, process_state, train_tasks
+from xstilts.training.loop import TaskData, process_state, train_tasks
+from xstilts.training.precision import resolve as resolve_precision
 from xstilts.training.sampling import SamplingConfig
 from xstilts.training.trim import trimmed, used_token_ids
 
@@ -201,7 +202,7 @@ def train_and_evaluate_tasks(
         metrics["dev_main_metric_mean"] = result.best_score
     elif not math.isnan(result.best_score):  # the kept model's main metric on the English dev set
         metrics["best_dev_score"] = result.best_score
-    bf16 = cfg.bf16 and bf16_available()
+    precision = resolve_precision(cfg.precision, state.device)
     tables = []
     for p in prepared:
         prefix = f"{p.task.name}_" if several else ""
@@ -219,7 +220,7 @@ def train_and_evaluate_tasks(
                 features,
                 p.data.collator,
                 2 * cfg.batch_size,
-                bf16,
+                precision,
                 allow_no_answer=p.task.unanswerable,
             )
             scores = evaluation.per_language(split, p.task.train_language, p.task.original_languages)

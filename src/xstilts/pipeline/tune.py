@@ -14,12 +14,15 @@ from typing import Any
 import mlflow
 import optuna
 
+from xstilts import hardware
 from xstilts.errors import XstiltsError
 from xstilts.lineage import PreparedSplit, log_prepared_inputs, prepared_inputs
 from xstilts.params import Params, TuneParams, load_params
 from xstilts.pipeline.phases import plan_run, training_reads
 from xstilts.pipeline.runs import NO_INIT
 from xstilts.tracking import Tag, configure, log_settings, phase_run, run_name, temporary_environ
+from xstilts.training.loop import process_state
+from xstilts.training.precision import resolve as resolve_precision
 from xstilts.tuning import key, objective, results
 from xstilts.tuning import study as studies
 
@@ -86,12 +89,14 @@ def run_tune(task_spec: str, n_trials: int | None = None, params: Params | None 
 def _tune(plan, params: Params, study: optuna.Study, name: str) -> dict[str, Any] | None:
     tune = params.tune
     space, budget = key.search_space(tune), key.budget(tune)
+    precision = resolve_precision(plan.cfg.precision, process_state().device).tags()  # trials train in it
     log_settings(params, {"space": space, "storage": tune.storage or "journal"}, {"n_trials": str(tune.n_trials)})
+    mlflow.set_tags(precision)
     data = objective.study_data(plan, tune)
     inputs = prepared_inputs(training_reads(plan.tasks, evaluated=False))  # the study's subsets of these
     log_prepared_inputs(inputs)
     for trial in studies.trials(study, tune, name):
-        _run_trial(study, trial, data, tune, name, inputs)
+        _run_trial(study, trial, data, tune, name, inputs, precision)
     state = studies.counts(study)
     print(f"[tune {plan.out_name}] study {name}: trials by state {state}", flush=True)
     result = None
@@ -114,6 +119,7 @@ def _run_trial(
     tune: TuneParams,
     name: str,
     inputs: list[tuple[PreparedSplit, str]],
+    precision: dict[str, str],
 ) -> None:
     started = time.time()
     with mlflow.start_run(nested=True, run_name=run_name("tune", data.plan.out_name, trial=trial.number)):
@@ -125,7 +131,8 @@ def _run_trial(
             epochs = trial.suggest_float("epochs", tune.epochs.low, tune.epochs.high)
         untuned = bool(trial.user_attrs.get(studies.UNTUNED_ATTR))
         mlflow.log_params({"lr": lr, "epochs": epochs, "trial": trial.number})
-        mlflow.set_tags({Tag.PHASE: "tune-trial", Tag.STUDY: name, "untuned": str(untuned)})
+        tags = {Tag.PHASE: "tune-trial", Tag.STUDY: name, "untuned": str(untuned), **precision}
+        mlflow.set_tags({**tags, **hardware.describe()})
 
         def report(k: int, value: float, values: dict[str, float]) -> None:
             mlflow.log_metrics({"dev_value": value, **values}, step=k)

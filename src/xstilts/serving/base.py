@@ -128,7 +128,7 @@ class HeadModel(mlflow.pyfunc.PythonModel):
         keys = {"id": [str(i) for i in range(n)], "language": [""] * n, "domain": [""] * n}
         ds = datasets.Dataset.from_dict({**keys, **rows})
         features = self.family.tokenize(ds, self.tokenizer, self.labels, self.max_length, self.stride)
-        return features, model_outputs(self.model, self.task, features, self.collator, batch_size(params), False)
+        return features, model_outputs(self.model, self.task, features, self.collator, batch_size(params))
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def target_results(target: Target, design: Design) -> dict[str, Any]:
 def build(
     targets: list[Target],
     design: Design,
-    budget: dict[str, dict[str, float]],
+    budget: dict[str, dict[str, float | str]],
     layers: dict[str, dict[str, dict[str, float]]] | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data (what ``reports/study.json`` holds): ``targets`` are fine-tuned

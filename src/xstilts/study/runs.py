@@ -140,9 +140,9 @@ def _layer_accuracies(name: str, run: str, layer: int) -> dict[str, float]:
     return layers
 
 
-def intermediate_budget(design: Design) -> dict[str, dict[str, float]]:
-    """Per intermediate model of the design (seeded run name): its spec, optimizer steps and training examples
-    (metrics files)."""
+def intermediate_budget(design: Design) -> dict[str, dict[str, float | str]]:
+    """Per intermediate model of the design (seeded run name): its spec, optimizer steps, training examples and
+    precision (metrics files)."""
     out = {}
     for spec, seed in ((m, s) for m in (*design.members, design.group) for s in design.seeds):
         name = seeded(spec, seed)
@@ -151,7 +151,12 @@ def intermediate_budget(design: Design) -> dict[str, dict[str, float]]:
             raise XstiltsError(f"{path} is missing; run `dvc repro intermediate-{name}` first.")
         values = json.loads(path.read_text())
         examples = sum(v for k, v in values.items() if k.endswith("train_examples"))
-        out[name] = {"spec": spec, "steps": values.get("train_steps", float("nan")), "examples": examples}
+        out[name] = {
+            "spec": spec,
+            "steps": values.get("train_steps", float("nan")),
+            "examples": examples,
+            "precision": values.get("precision", "unrecorded"),  # what auto became on the machine that trained it
+        }
     return out
 
 

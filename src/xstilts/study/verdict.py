@@ -84,7 +84,8 @@ def budget_sentence(names: list[str], study: dict[str, Any]) -> str:
     seeds = len(design["seeds"])
     per_spec: dict[str, list[str]] = {}
     for b in study["budget"].values():
-        per_spec.setdefault(b["spec"], []).append(f"{b['steps']:.0f} steps on {b['examples']:.0f} examples")
+        precision = f" in {b['precision']}" if "precision" in b else ""
+        per_spec.setdefault(b["spec"], []).append(f"{b['steps']:.0f} steps on {b['examples']:.0f} examples{precision}")
     trained = ", ".join(
         f"`{spec}` {' / '.join(dict.fromkeys(runs))}{' (each seed)' if len(set(runs)) == 1 < len(runs) else ''}"
         for spec, runs in per_spec.items()

@@ -16,11 +16,17 @@ from xstilts.families import Evaluation, spec
 from xstilts.modeling import MultiTaskModel
 from xstilts.progress import progress
 from xstilts.training.features import Collator
+from xstilts.training.precision import FP32, Precision
 
 
 @torch.no_grad()
 def model_outputs(
-    model: MultiTaskModel, task: str, features: datasets.Dataset, collator: Collator, batch_size: int, bf16: bool
+    model: MultiTaskModel,
+    task: str,
+    features: datasets.Dataset,
+    collator: Collator,
+    batch_size: int,
+    precision: Precision = FP32,
 ) -> list[np.ndarray]:
     """The head's float32 logits per row of ``features`` (batched by length), padding cut off.
 
@@ -35,7 +41,7 @@ def model_outputs(
     rows: list[np.ndarray] = []
     for batch in progress(loader, desc=f"evaluate {task}", unit="batch", leave=False):
         mask = batch["attention_mask"]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with precision.autocast(device.type):
             logits = model(task, batch["input_ids"].to(device), mask.to(device))
         logits = logits.float().cpu().numpy()
         rows.extend(row if n is None else row[:n] for row, n in zip(logits, family.kept(mask), strict=True))
@@ -52,7 +58,7 @@ def evaluate(
     features: datasets.Dataset,
     collator: Collator,
     batch_size: int,
-    bf16: bool,
+    precision: Precision = FP32,
     allow_no_answer: bool = False,
     null_threshold: float = 0.0,
 ) -> Evaluation:
@@ -62,5 +68,5 @@ def evaluate(
     ``null_threshold`` as in :func:`~xstilts.families.extractive_qa.decode_qa`.
     """
     head = model.specs[task]
-    outputs = model_outputs(model, task, features, collator, batch_size, bf16)
+    outputs = model_outputs(model, task, features, collator, batch_size, precision)
     return spec(head.family).evaluate(outputs, examples, features, list(head.labels), allow_no_answer, null_threshold)

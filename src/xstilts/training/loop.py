@@ -7,8 +7,9 @@ at the last) the main process scores every task's English dev set with the famil
 (its spec's ``main_metric``, :mod:`xstilts.families`); the mean over tasks picks the best weights and drives
 early stopping. With a checkpoint folder, every evaluation also writes a resumable checkpoint
 (:mod:`xstilts.training.checkpoint`), and a restarted run continues from the newest one. The same code runs
-under ``accelerate launch`` on several processes (DDP): bf16 autocast, gradients averaged across processes,
-train losses gathered, only the main process evaluates, writes files and calls ``on_eval`` / ``on_step``.
+under ``accelerate launch`` on several processes (DDP): autocast to the precision :mod:`~xstilts.training.precision`
+resolves, gradients averaged across processes, train losses gathered, only the main process evaluates, writes
+files and calls ``on_eval`` / ``on_step``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from xstilts.training import checkpoint
 from xstilts.training.evaluation import evaluate
 from xstilts.training.fast_dropout import cpu_dropout
 from xstilts.training.features import Collator
+from xstilts.training.precision import resolve as resolve_precision
 from xstilts.training.sampling import MultiTaskSampler, SamplingConfig, shard
 
 
@@ -81,12 +83,6 @@ class MultiTaskResult:
     curve: list[dict[str, float]] = field(default_factory=list)  # every evaluation: step, train losses, dev scores
 
 
-def bf16_available() -> bool:
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return True  # CPU autocast supports bfloat16 on every torch build we pin
-
-
 def freeze_embeddings(model: MultiTaskModel) -> None:
     model.encoder.get_input_embeddings().weight.requires_grad_(False)
 
@@ -123,10 +119,10 @@ class _Loop:
         self.metrics = {t: f.main_metric(model.specs[t].labels) for t, f in self.families.items()}
         self.with_dev = [d.task for d in data if d.dev is not None and len(d.dev) > 0]
         set_seed(seed)
-        self.bf16 = cfg.bf16 and bf16_available()
+        self.precision = resolve_precision(cfg.precision, process_state().device)
         handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if len(data) > 1 else []
         self.accelerator = Accelerator(
-            mixed_precision="bf16" if self.bf16 else "no",
+            mixed_precision=self.precision.mixed_precision,
             gradient_accumulation_plugin=GradientAccumulationPlugin(
                 num_steps=cfg.grad_accum, sync_with_dataloader=False
             ),
@@ -211,7 +207,7 @@ class _Loop:
                 d.dev,
                 d.collator,
                 2 * self.cfg.batch_size,
-                self.bf16,
+                self.precision,
                 allow_no_answer=d.allow_no_answer,
             )
             value = result.score()[self.metrics[t]]

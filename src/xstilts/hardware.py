@@ -1,0 +1,154 @@
+"""The machine a run lands on: what it is (recorded on every run), how many threads torch gets, and how fast it
+multiplies matrices in each precision (a short probe, cached per machine).
+
+Machines differ: a CPU with AMX or AVX-512 BF16 multiplies bf16 matrices several times faster than fp32, an
+AVX2-only CPU about 40 times slower (it emulates bf16). :mod:`xstilts.training.precision` decides from these
+rates; this module only measures and describes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+PROBE_SHAPE = (256, 384, 1536)  # rows x hidden @ hidden x ffn: one feed-forward matmul of a small encoder
+PROBE_SECONDS = 0.1  # per precision, after one warm-up product
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``'s ``model name``; ``platform.processor()`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which cgroups and ``taskset`` narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def use_all_cores() -> int:
+    """Give torch every core this process may use (divided among the processes of one machine under DDP), and
+    keep the tokenizers' own thread pool from fighting it; returns torch's thread count."""
+    import torch
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    threads = max(1, usable_cores() // max(1, local))
+    if "OMP_NUM_THREADS" not in os.environ and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def gpu_name() -> str | None:
+    """``<count> x <name>`` of the visible CUDA devices, None without one."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    count = torch.cuda.device_count()
+    return f"{count} x {torch.cuda.get_device_name(0)}"
+
+
+def describe() -> dict[str, str]:
+    """The machine as MLflow tags: CPU model, usable cores, torch's threads and CPU capability, the GPUs."""
+    import torch
+
+    tags = {
+        "machine_cpu": cpu_model(),
+        "machine_cores": str(usable_cores()),
+        "torch_threads": str(torch.get_num_threads()),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+    if gpu := gpu_name():
+        tags["machine_gpu"] = gpu
+    return tags
+
+
+def summary() -> str:
+    """One line naming the machine, for logs and timing summaries."""
+    tags = describe()
+    line = f"{tags['machine_cpu']} ({tags['cpu_capability']}, {tags['machine_cores']} cores"
+    line += f", torch {tags['torch_threads']} threads)"
+    return line + (f", {tags['machine_gpu']}" if "machine_gpu" in tags else "")
+
+
+def matmul_rate(dtype: torch.dtype, device: str = "cpu", seconds: float = PROBE_SECONDS) -> float:
+    """GFLOP/s of ``torch.matmul`` in ``dtype`` on ``device`` over :data:`PROBE_SHAPE` (at least one product)."""
+    import torch
+
+    m, k, n = PROBE_SHAPE
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(m, k, generator=generator).to(device=device, dtype=dtype)
+    b = torch.randn(k, n, generator=generator).to(device=device, dtype=dtype)
+    torch.matmul(a, b)  # warm-up: kernel selection, allocation
+    count, started = 0, time.perf_counter()
+    while True:
+        torch.matmul(a, b)
+        count += 1
+        if device != "cpu":
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - started
+        if elapsed >= seconds:
+            return 2 * m * k * n * count / elapsed / 1e9
+
+
+def _machine_key() -> str:
+    """What the CPU probe's result depends on: the CPU, the kernels torch may use, the thread count."""
+    import torch
+
+    parts = [
+        cpu_model(),
+        platform.machine(),
+        torch.__version__,
+        torch.backends.cpu.get_cpu_capability(),
+        os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+        str(torch.get_num_threads()),
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "xstilts" / "cpu-matmul-rates.json"
+
+
+@functools.cache
+def cpu_rates() -> dict[str, float]:
+    """This CPU's fp32 and bf16 matmul GFLOP/s, probed once (about 0.2 s) and cached per machine in
+    ``~/.cache/xstilts`` (``$XDG_CACHE_HOME``), so every run on the machine decides alike."""
+    import torch
+
+    path, key = _cache_file(), _machine_key()
+    try:
+        cached = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cached = {}
+    if isinstance(cached.get(key), dict):
+        return cached[key]
+    rates = {name: round(matmul_rate(dtype), 1) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    cached[key] = rates
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cached, indent=1, sort_keys=True))
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only home: probe again next time
+    return rates
