@@ -47,6 +47,25 @@ class _Tiny(nn.Module):
         self.out = nn.Dropout(0.1)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_drop_gives_the_bits_of_x_times_the_scaled_float_mask(dtype):
+    """Scaling x and multiplying by the bool mask (no float copy of it) is bit for bit x * (mask * scale)."""
+    x = torch.randn(4, 6, 32, 32, dtype=dtype, requires_grad=True)
+    upstream = torch.randn(4, 6, 32, 32, dtype=dtype)
+    bits = torch.int16 if dtype == torch.bfloat16 else torch.int32
+    results = []
+    for fast in (True, False):
+        torch.manual_seed(5)
+        if fast:
+            y = drop(x, 0.1)
+        else:
+            y = x * keep_mask(x.shape, 0.1, x.device).to(dtype).mul_(1.0 / 0.9)
+        y.backward(upstream)
+        results.append((y.detach().view(bits), x.grad.view(bits).clone()))
+        x.grad = None
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
 def test_cpu_dropout_swaps_every_dropout_and_the_attention_then_puts_them_back():
     model = _Tiny()
     originals = (model.inner[1], model.out, ALL_ATTENTION_FUNCTIONS["sdpa"])
