@@ -116,10 +116,11 @@ def phase_run(
     else:
         run = mlflow.start_run(experiment_id=exp_id, run_name=name)
     try:
-        mlflow.set_tags({Tag.PHASE: phase, "python": platform.python_version(), **tags})
+        machine = {}
         if phase not in DATA_PHASES:  # the machine a computing run depended on, with torch on every usable core
             hardware.use_all_cores()
-            mlflow.set_tags(hardware.describe())
+            machine = hardware.describe()
+        mlflow.set_tags({Tag.PHASE: phase, "python": platform.python_version(), **machine, **tags})
         mlflow.log_params({k: _param(v) for k, v in params.items()})
         yield run
     except BaseException as exc:
