@@ -1,8 +1,8 @@
 """The machine a run lands on: what it is (recorded on every run), how many threads torch gets, and how fast it
 multiplies matrices in each precision (a short probe, cached per machine).
 
-Machines differ: a CPU with AMX or AVX-512 BF16 multiplies bf16 matrices several times faster than fp32, an
-AVX2-only CPU about 40 times slower (it emulates bf16). :mod:`xstilts.training.precision` decides from these
+Machines differ: a CPU with AMX or AVX-512 BF16 multiplies bf16 matrices 2-15 times faster than fp32, an
+AVX2-only CPU 40-70 times slower (it emulates bf16). :mod:`xstilts.training.precision` decides from these
 rates; this module only measures and describes.
 """
 
