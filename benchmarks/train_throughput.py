@@ -32,6 +32,7 @@ import os
 import sys
 import tempfile
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,7 @@ from xstilts.paths import prepared_dir
 from xstilts.tasks import get_task
 from xstilts.training.features import Collator, tokenize
 from xstilts.training.loop import train_task
+from xstilts.training.precision import DTYPES
 from xstilts.training.precision import resolve as resolve_precision
 from xstilts.training.trim import trimmed, used_token_ids
 
@@ -93,7 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--dev-size", type=int, default=400, help="dev rows scored (the first n)")
     p.add_argument("--profile", action="store_true", help="also: where xstilts' training time goes, by kind of op")
-    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"], help="xstilts' precision")
+    choices = typing.get_args(TrainParams.model_fields["precision"].annotation)  # what params.yaml accepts
+    p.add_argument("--precision", default="auto", choices=choices, help="xstilts' precision")
     args = p.parse_args(argv)
     if min(args.steps, args.batch_size, args.dev_size) < 1 or args.max_length < 8:
         p.error("--steps, --batch-size and --dev-size must be positive and --max-length at least 8")
@@ -241,9 +244,6 @@ def table(runs: list[Run], rates: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
 def machine_rates(folder: str, rows: int, length: int) -> dict[str, float]:
     """The machine's matmul FLOP/s in each precision on the encoder's own shapes (see :mod:`flops`).
 
@@ -255,9 +255,9 @@ def machine_rates(folder: str, rows: int, length: int) -> dict[str, float]:
 
     config = AutoConfig.from_pretrained(folder)
     step = Shape.of(config).training_matmuls(rows, length, config.num_attention_heads)
-    probes = {name: hardware.matmul_rate(dtype) * 1e9 for name, dtype in PRECISIONS.items()}
+    probes = {name: hardware.matmul_rate(dtype) * 1e9 for name, dtype in DTYPES.items()}
     rates = {}
-    for name, dtype in PRECISIONS.items():
+    for name, dtype in DTYPES.items():
         if probes[name] >= max(probes.values()) / 4:
             rates[name] = matmul_rate(step, dtype)
         else:

@@ -89,21 +89,19 @@ def summary() -> str:
     return line + (f", {tags['machine_gpu']}" if "machine_gpu" in tags else "")
 
 
-def matmul_rate(dtype: torch.dtype, device: str = "cpu", seconds: float = PROBE_SECONDS) -> float:
-    """GFLOP/s of ``torch.matmul`` in ``dtype`` on ``device`` over :data:`PROBE_SHAPE` (at least one product)."""
+def matmul_rate(dtype: torch.dtype, seconds: float = PROBE_SECONDS) -> float:
+    """GFLOP/s of ``torch.matmul`` in ``dtype`` on the CPU over :data:`PROBE_SHAPE` (at least one product)."""
     import torch
 
     m, k, n = PROBE_SHAPE
     generator = torch.Generator().manual_seed(0)
-    a = torch.randn(m, k, generator=generator).to(device=device, dtype=dtype)
-    b = torch.randn(k, n, generator=generator).to(device=device, dtype=dtype)
+    a = torch.randn(m, k, generator=generator).to(dtype)
+    b = torch.randn(k, n, generator=generator).to(dtype)
     torch.matmul(a, b)  # warm-up: kernel selection, allocation
     count, started = 0, time.perf_counter()
     while True:
         torch.matmul(a, b)
         count += 1
-        if device != "cpu":
-            torch.cuda.synchronize()
         elapsed = time.perf_counter() - started
         if elapsed >= seconds:
             return 2 * m * k * n * count / elapsed / 1e9

@@ -6,10 +6,14 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xstilts import hardware
 from xstilts.paths import metrics_dir, repo_root
 from xstilts.timing import stage_times
+
+if TYPE_CHECKING:
+    from xstilts.params import Params
 
 
 def _load(path: Path) -> dict[str, float]:
@@ -105,7 +109,7 @@ def results_text(source: str = "offline") -> str:
     return "\n".join(parts)
 
 
-def precision_text(params) -> str:
+def precision_text(params: Params) -> str:
     """What each training phase's precision setting is on this machine (the runs' ``precision`` tags say the same)."""
     from xstilts.training.precision import resolve
 

@@ -77,8 +77,8 @@ def run_retrieve(
             tables.append(_examples(swept, layer))
         metrics["wall_seconds"] = time.time() - started
         mlflow.log_metrics(metrics)
-        path = metrics_dir() / "retrieve" / f"{task}-{encoder}.json"
-        write_metrics_json(path, {**metrics, "precision": RETRIEVAL_PRECISION.name})
+        metrics_json = metrics_dir() / "retrieve" / f"{task}-{encoder}.json"
+        write_metrics_json(metrics_json, {**metrics, "precision": RETRIEVAL_PRECISION.name})
         if result.examples:
             path = retrieval_predictions_csv(task, encoder)
             write_text_atomic(path, pd.concat(tables, ignore_index=True).to_csv(index=False))

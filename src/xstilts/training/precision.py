@@ -25,8 +25,7 @@ from xstilts import hardware
 from xstilts.errors import XstiltsError
 from xstilts.progress import process_state
 
-Requested = Literal["auto", "bf16", "fp16", "fp32"]
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}  # what each name runs in
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class Precision:
 
     @property
     def dtype(self) -> torch.dtype:
-        return _DTYPES[self.name]
+        return DTYPES[self.name]
 
     @property
     def mixed_precision(self) -> str:
