@@ -90,12 +90,12 @@ def _tune(plan, params: Params, study: optuna.Study, name: str) -> dict[str, Any
     tune = params.tune
     space, budget = key.search_space(tune), key.budget(tune)
     precision = resolve_precision(plan.cfg.precision, process_state().device).tags()  # trials train in it
+    inputs = prepared_inputs(training_reads(plan.tasks, evaluated=False))  # the study's subsets of these
     with studies.locked(tune, name):  # every worker logs into the study's one parent run: one at a time
         settings = {"space": space, "storage": tune.storage or "journal"}
         log_settings(params, settings, {"n_trials": str(tune.n_trials), **precision})
+        log_prepared_inputs(inputs)
     data = objective.study_data(plan, tune)
-    inputs = prepared_inputs(training_reads(plan.tasks, evaluated=False))  # the study's subsets of these
-    log_prepared_inputs(inputs)
     for trial in studies.trials(study, tune, name):
         _run_trial(study, trial, data, tune, name, inputs, precision)
     state = studies.counts(study)
