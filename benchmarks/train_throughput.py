@@ -87,7 +87,7 @@ class Run:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="offline:multilingual-e5-small", help="model.name or a model folder")
-    p.add_argument("--task", default="vitaminc", help="a prepared classification task")
+    p.add_argument("--task", default="sst2", help="a prepared classification task")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-length", type=int, default=128)

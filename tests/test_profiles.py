@@ -48,9 +48,9 @@ def test_switching_profiles_round_trips(tmp_path):
     apply_profile("default", tmp_path)
     default = load_params(tmp_path / "params.yaml")
     assert default.data.tasks == load_params(REPO / "params.yaml").data.tasks
-    assert default.intermediate.tasks == ["vitaminc", "squadshifts", "all"] and default.study.group == "all"
+    assert default.intermediate.tasks == ["sst2", "socialiqa", "all"] and default.study.group == "all"
     assert default.intermediate.for_task("all").examples_cap == 1000
-    assert default.intermediate.for_task("vitaminc").examples_cap is None
+    assert default.intermediate.for_task("sst2").examples_cap is None
     apply_profile("paper", tmp_path)
     paper = load_params(tmp_path / "params.yaml")
     assert paper.model.name == "xlm-roberta-large" and paper.data.source == "hub"

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
-import scipy.stats
 
+from synthetic_study import frame, gate_rows, scored, target
 from xstilts.errors import XstiltsError
 from xstilts.families.base import Evaluation
 from xstilts.families.tagging import tagging_scores
-from xstilts.study.analysis import Target, align, best_member, measures
-from xstilts.study.bootstrap import Scored, holm, paired
+from xstilts.study.analysis import Target, align
+from xstilts.study.bootstrap import Scored
+from xstilts.study.intervals import holm
 from xstilts.study.report import build, markdown
 from xstilts.study.runs import Design
 
@@ -23,57 +23,13 @@ def one_stratum(values) -> Scored:
     return Scored(values, np.ones_like(values), np.zeros(len(values), dtype=str))
 
 
-def test_interval_of_a_hand_made_example_matches_the_hand_computation():
-    # the differences are 1, 1, 1, 0: a resampled mean difference is Binomial(4, 3/4) / 4, so the 2.5% quantile
-    # is 1/4 (P(X <= 0) = 0.004 < 0.025 <= P(X <= 1) = 0.051) and the 97.5% one is 1 (P(X <= 3) = 0.68)
-    result = paired(one_stratum([1, 1, 1, 0]), one_stratum([0, 0, 0, 0]), 10_000, seed=3)
-    assert (result.diff, result.low, result.high) == (0.75, 0.25, 1.0)
-    # as far from 0.75 as 0 is: only a resampled difference of 0, probability (1/4)^4 = 0.0039
-    assert 0.002 < result.p < 0.007
-
-
-def test_interval_agrees_with_scipy_bootstrap_on_a_paired_mean():
-    rng = np.random.default_rng(0)
-    a, b = rng.random(300) < 0.62, rng.random(300) < 0.55
-    ours = paired(one_stratum(a), one_stratum(b), 10_000, seed=1)
-    theirs = scipy.stats.bootstrap(
-        (a.astype(float), b.astype(float)),
-        lambda x, y, axis: x.mean(axis) - y.mean(axis),
-        paired=True,
-        n_resamples=10_000,
-        method="percentile",
-        rng=np.random.default_rng(2),
-    ).confidence_interval
-    assert ours.low == pytest.approx(theirs.low, abs=0.01)
-    assert ours.high == pytest.approx(theirs.high, abs=0.01)
-
-
-def test_a_ratio_metric_is_recomputed_on_each_resample_as_scipy_does():
-    rng = np.random.default_rng(4)
-    weight = rng.integers(1, 30, 200).astype(float)  # words per sentence
-    a, b = rng.binomial(weight.astype(int), 0.8).astype(float), rng.binomial(weight.astype(int), 0.75).astype(float)
-    strata = np.zeros(200, dtype=str)
-    ours = paired(Scored(a, weight, strata), Scored(b, weight, strata), 10_000, seed=5)
-    theirs = scipy.stats.bootstrap(
-        (a, b, weight),
-        lambda x, y, w: x.sum() / w.sum() - y.sum() / w.sum(),
-        paired=True,
-        vectorized=False,
-        n_resamples=4_000,
-        method="percentile",
-        rng=np.random.default_rng(6),
-    ).confidence_interval
-    assert ours.diff == pytest.approx(a.sum() / weight.sum() - b.sum() / weight.sum())
-    assert ours.low == pytest.approx(theirs.low, abs=0.006)
-    assert ours.high == pytest.approx(theirs.high, abs=0.006)
-
-
 def test_strata_are_resampled_separately_and_averaged():
-    # two languages, one perfect and one at zero for both systems: every resample keeps each language's size,
-    # so the mean over languages never moves
+    from xstilts.study.bootstrap import resampled_metrics
+
+    # two languages, one perfect and one at zero: every resample keeps each language's size, so the mean over
+    # languages never moves
     a = Scored(np.array([1.0, 1, 0, 0]), np.ones(4), np.array(["de", "de", "fr", "fr"]))
-    result = paired(a, a, 2_000, seed=0)
-    assert (result.a_value, result.low, result.high, result.p) == (0.5, 0.0, 0.0, 1.0)
+    assert set(resampled_metrics([a], 2_000, seed=0)[0].tolist()) == {0.5}
 
 
 def test_translations_of_one_row_are_resampled_together():
@@ -118,8 +74,10 @@ def test_holm_matches_a_hand_computation():
 
 
 def test_a_paired_bootstrap_refuses_unpaired_examples():
+    from xstilts.study.bootstrap import resampled_metrics
+
     with pytest.raises(XstiltsError, match="same examples"):
-        paired(one_stratum([1, 0]), one_stratum([1, 0, 1]), 1_000, seed=0)
+        resampled_metrics([one_stratum([1, 0]), one_stratum([1, 0, 1])], 1_000, seed=0)
 
 
 @pytest.mark.parametrize("labels", [("NOUN", "VERB", "ADJ"), ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")])
@@ -154,94 +112,117 @@ def test_tagging_parts_give_the_familys_own_metric_over_any_rows(labels):
 
 # ------------------------------------------------------------------ the report from hand-made results
 
-LANGS, DOMAINS = ("en", "de", "fr", "pl"), ("hotels", "medicine")
-DESIGN = Design("all", ("nli", "qa"), ("emo",), (), -1, seed=13, resamples=2_000, confidence=0.95)
-
-
-def run_table(rate: dict[str, float], seed: int, dev_rate: float | None = None) -> pd.DataFrame:
-    """Predictions of one init: per split, language and domain 60 rows correct with probability rate[domain]."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for split in ("dev", "test"):
-        for lang in LANGS:
-            for domain in DOMAINS:
-                p = dev_rate if split == "dev" and dev_rate is not None else rate[domain]
-                for i in range(60):
-                    correct = float(rng.random() < p)
-                    rows.append(
-                        {
-                            "split": split,
-                            "id": f"{domain}-{i}",
-                            "language": lang,
-                            "domain": domain,
-                            "score": correct,
-                            "weight": 1.0,
-                        }
-                    )
-    return pd.DataFrame(rows)
-
-
-def target(rates: dict[str, tuple[float, float]], dev: dict[str, float] | None = None) -> Target:
-    runs = {
-        init: run_table({"hotels": r[0], "medicine": r[1]}, k, (dev or {}).get(init))
-        for k, (init, r) in enumerate(rates.items())
-    }
-    return Target("emo", "classification", "accuracy", "en", ("pl",), ("hotels",), align(runs, "emo"))
-
-
+DESIGN = Design("all", ("nli", "qa"), ("emo",), (), -1, seed=13, resamples=2_000, confidence=0.95, seeds=(1, 2, 3))
 BUDGET = {
     "nli": {"spec": "nli", "steps": 40.0, "examples": 640.0},
     "qa": {"spec": "qa", "steps": 25.0, "examples": 400.0},
     "all": {"spec": "all", "steps": 60.0, "examples": 960.0},
 }
-GROUP_WINS = {"none": (0.6, 0.4), "nli": (0.62, 0.42), "qa": (0.6, 0.45), "all": (0.75, 0.7)}
-GROUP_TIES = {"none": (0.6, 0.4), "nli": (0.62, 0.55), "qa": (0.6, 0.45), "all": (0.6, 0.55)}
+SPECS = {"nli": ["nli"], "qa": ["qa"], "all": ["nli", "qa"]}
+LEARNED = gate_rows(SPECS)
 
 
-def test_two_result_sets_give_two_verdicts_and_a_rerun_the_same_bytes():
-    wins = build([target(GROUP_WINS)], DESIGN, BUDGET)
-    ties = build([target(GROUP_TIES)], DESIGN, BUDGET)
-    assert wins["answer"] != ties["answer"]
-    assert wins["answer"][0].startswith("**Classification.** Yes on emo")
-    assert ties["answer"][0].startswith("**Classification.** No")
-    again = build([target(GROUP_WINS)], DESIGN, BUDGET)
-    assert json.dumps(again, sort_keys=True) == json.dumps(wins, sort_keys=True)
-    assert markdown(again, []) == markdown(wins, [])
-    ood = next(
-        c
-        for c in wins["targets"]["emo"]["comparisons"]
-        if c["role"] == "group vs best member" and c["measure"] == "zero_shot_ood"
-    )
-    assert ood["low"] > 0 and ood["p_holm"] < 0.05
-    assert "out-of-domain" in wins["targets"]["emo"]["measures"]["zero_shot_ood"]
+def levels_target(gain: float, noise: float, rows: int, seed: int = 0, example_noise: float = 0.0):
+    """Continuous scores: every init at one per-example level, the group ``gain`` above it out of domain, each
+    run shifted by seed luck of sd ``noise`` and each of its scores by noise of sd ``example_noise``; 3 seeds."""
+    rng = np.random.default_rng(seed)
+    base = frame(rows)
+    level = rng.uniform(0.3, 0.7, len(base))
+    outside = (base["domain"] != "hotels").to_numpy()
+    runs = {
+        init: [
+            base.assign(
+                score=level
+                + gain * outside * (init == "all")
+                + rng.normal(0, noise)
+                + rng.normal(0, example_noise, len(base)),
+                weight=1.0,
+            )
+            for _ in range(3)
+        ]
+        for init in ("none", "nli", "qa", "all")
+    }
+    return target(runs)
 
 
-def test_the_best_member_is_chosen_on_dev_not_test():
-    # qa is the better member on test (0.45 out of domain), nli on dev (every dev row right)
-    t = target(GROUP_TIES, dev={"nli": 1.0, "qa": 0.0})
-    ood = next(m for m in measures(t) if m.name == "zero_shot_ood")
-    best, values = best_member(t, ["nli", "qa"], ood)
-    assert best == "nli" and values == {"nli": 1.0, "qa": 0.0}
-    study = build([t], DESIGN, BUDGET)
-    chosen = [c["b"] for c in study["targets"]["emo"]["comparisons"] if c["role"] == "group vs best member"]
-    assert set(chosen) == {"nli"}
+RESULT_SETS = {  # the four answers, from four hand-made result sets
+    "yes": (levels_target(0.10, 0.005, 40, example_noise=0.02), LEARNED),
+    "no": (levels_target(0.0, 0.001, 40), LEARNED),
+    "inconclusive": (levels_target(0.02, 0.01, 10, example_noise=0.3), LEARNED),
+    "uninformative": (levels_target(0.10, 0.005, 40), gate_rows(SPECS, stuck=("nli",))),
+}
+
+
+@pytest.mark.parametrize("expected", list(RESULT_SETS))
+def test_the_verdict_gives_each_of_its_four_answers(expected):
+    t, gate = RESULT_SETS[expected]
+    study = build([t], DESIGN, BUDGET, gate)
+    verdict = study["targets"]["emo"]["verdict"]
+    assert verdict["answer"] == expected
+    assert study["answer"][0].startswith(f"**Classification.** {expected.capitalize()}")
+    assert f"**{expected}**" in markdown(study, [])
+
+
+def test_a_member_at_its_majority_class_makes_the_family_uninformative_never_no():
+    t, _ = RESULT_SETS["no"]
+    study = build([t], DESIGN, BUDGET, gate_rows(SPECS, stuck=("nli",)))
+    verdict = study["targets"]["emo"]["verdict"]
+    assert verdict["answer"] == "uninformative"
+    # it names the task, its score and the baseline's
+    assert "`nli`" in verdict["why"] and "majority class 'SUPPORTS'" in study["answer"][0]
+    assert "`nli` in `all`" in verdict["why"] and "(in `all`): test accuracy" in study["answer"][0]  # the group's head
+    assert "No" not in study["answer"][0].split(".")[1]
+    text = markdown(study, [])
+    assert text.index("## Did phase 2 learn?") < text.index("## Primary comparisons")
+    assert "| `nli` | nli | accuracy" in text and "| **no** |" in text
+
+
+def test_the_report_is_the_same_bytes_on_a_rerun():
+    t, gate = RESULT_SETS["yes"]
+    first, again = build([t], DESIGN, BUDGET, gate), build([t], DESIGN, BUDGET, gate)
+    assert json.dumps(again, sort_keys=True) == json.dumps(first, sort_keys=True)
+    assert markdown(again, []) == markdown(first, [])
+    primary = first["targets"]["emo"]["primary"]
+    assert primary["kind"] == "robustness" and primary["low"] > 0 and primary["p_holm"] < 0.05
+    assert first["targets"]["emo"]["detectable"]["effect"] > 0
+
+
+def test_holm_runs_over_the_primary_comparisons_of_all_targets():
+    yes, _ = RESULT_SETS["yes"]
+    other = levels_target(0.0, 0.01, 10, seed=4, example_noise=0.3)
+    declared = ("family", "metric", "train_language", "original_languages", "train_domains")
+    other = Target.of("emo2", other.seed_runs, **{k: getattr(yes, k) for k in declared})
+    study = build([yes, other], DESIGN, BUDGET, LEARNED)
+    ps = {n: t["primary"] for n, t in study["targets"].items()}
+    assert [round(x, 6) for x in holm([ps["emo"]["p"], ps["emo2"]["p"]])] == [ps["emo"]["p_holm"], ps["emo2"]["p_holm"]]
+    assert all(c["role"] != "primary" for t in study["targets"].values() for c in t["comparisons"])
 
 
 def test_domain_and_language_shift_are_measured_apart():
-    study = build([target(GROUP_WINS)], DESIGN, BUDGET)
+    study = build([RESULT_SETS["yes"][0]], DESIGN, BUDGET, LEARNED)
     rob = study["targets"]["emo"]["robustness"]["none"]
     assert set(study["targets"]["emo"]["measures"]) == {"zero_shot", "zero_shot_ood", "zero_shot_id", "english_ood"}
     assert rob["gap_ood_minus_id"] == pytest.approx(rob["zero_shot_ood"] - rob["zero_shot_id"])
-    assert rob["worst_domain"]["name"] == "medicine"
     assert {"original", "translated"} <= set(rob)  # Polish, the human original, apart
 
 
 def test_runs_scored_on_different_examples_are_refused():
-    a, b = run_table({"hotels": 0.5, "medicine": 0.5}, 0), run_table({"hotels": 0.5, "medicine": 0.5}, 1)
+    a = frame(5).assign(score=1.0, weight=1.0)
     with pytest.raises(XstiltsError, match="different examples"):
-        align({"none": a, "all": b.iloc[1:]}, "emo")
+        align({"none": a, "all": a.iloc[1:]}, "emo")
     with pytest.raises(XstiltsError, match="score/weight"):
         align({"none": a.drop(columns=["score"])}, "emo")
+
+
+def test_one_seed_says_its_intervals_cover_the_test_set_only():
+    rng = np.random.default_rng(0)
+    base = frame(30)
+    one = target({i: [scored(base, {"hotels": 0.6, "medicine": 0.5}, rng)] for i in ("none", "nli", "qa", "all")})
+    design = Design("all", ("nli", "qa"), ("emo",), (), -1, seed=13, resamples=2_000, confidence=0.95)
+    study = build([one], design, BUDGET, LEARNED)
+    assert study["targets"]["emo"]["primary"]["se_seeds"] == 0
+    assert any("covers test-set sampling only" in line for line in study["underpowered"])
+    assert "one seed (13): the intervals cover test-set sampling only" in markdown(study, [])
 
 
 # ------------------------------------------------------------------ bad input
@@ -293,29 +274,19 @@ def test_a_report_without_its_runs_fails_and_keeps_the_last_report(project):
 
 
 def test_several_seeds_are_averaged_per_example_and_reported_with_their_spread():
-    from xstilts.study.runs import _target
-
-    seeds = {
-        init: [run_table({"hotels": r[0], "medicine": r[1]}, 10 * k + s) for s in range(2)]
-        for k, (init, r) in enumerate(GROUP_WINS.items())
-    }
-    t = _target(
-        "emo",
-        seeds,
-        family="classification",
-        metric="accuracy",
-        train_language="en",
-        original_languages=("pl",),
-        train_domains=("hotels",),
-    )
+    rng = np.random.default_rng(1)
+    base = frame(30)
+    rates = {"hotels": 0.6, "medicine": 0.5}
+    t = target({i: [scored(base, rates, rng) for _ in range(2)] for i in ("none", "nli", "qa", "all")})
     first, second = t.seed_runs["all"]
     assert t.runs["all"]["score"].tolist() == ((first["score"] + second["score"]) / 2).tolist()
     design = Design("all", ("nli", "qa"), ("emo",), (), -1, 13, 2_000, 0.95, seeds=(1, 2))
-    study = build([t], design, BUDGET)
+    study = build([t], design, BUDGET, LEARNED)
     spread = study["targets"]["emo"]["seeds"]["none"]["zero_shot"]
     assert len(spread["values"]) == 2 and spread["sd"] == pytest.approx(np.std(spread["values"], ddof=1), abs=1e-6)
     assert study["design"]["seeds"] == [1, 2] and "2 seeds" in study["answer"][0]
-    assert " ± " in markdown(study, []) and "averaged over the seeds" in markdown(study, [])
+    text = markdown(study, [])
+    assert " ± " in text and "adds the seed variance to the test set's" in text
 
 
 def test_the_budget_names_each_spec_once_across_seeds_and_says_when_seeds_differ():

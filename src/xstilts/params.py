@@ -161,6 +161,11 @@ class StudyParams(_Strict):
     seeds: list[int] = Field(default_factory=list)
     resamples: int = Field(default=10_000, ge=1_000)  # paired bootstrap resamples per comparison
     confidence: float = Field(default=0.95, gt=0.5, lt=1)  # of every interval
+    # points (of the metric in %): an intermediate task counts as learned when the lower bound of its test score
+    # minus its trivial baseline's is above learn_margin; min_effect is the smallest difference of interest, below
+    # which the verdict says "no"
+    learn_margin: float = Field(default=2.0, ge=0, lt=100)
+    min_effect: float = Field(default=2.0, gt=0, lt=100)
 
 
 class Params(_Strict):

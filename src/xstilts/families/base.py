@@ -163,6 +163,26 @@ class Evaluation:
         return pd.DataFrame({"split": split, **columns, **shown, "score": score, "weight": weight})
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """A trivial predictor's evaluation on a split, and what it predicts (e.g. "majority class 'SUPPORTS'")."""
+
+    evaluation: Evaluation
+    what: str
+
+
+def constant_evaluation(
+    family: Family, labels: list[str], rows: Any, gold: list[str], guess: str | list[str], **fields: Any
+) -> Evaluation:
+    """An :class:`Evaluation` of a trivial guess (one for every row, or one per row) for the frame ``rows``
+    (``fields``: its scores)."""
+    keys = {"ids": rows["id"].tolist(), "languages": rows["language"].tolist(), "domains": rows["domain"].tolist()}
+    prediction = guess if isinstance(guess, list) else [guess] * len(rows)
+    return Evaluation(
+        family.value, labels, **keys, gold=gold, prediction=prediction, confidence=[1.0] * len(rows), **fields
+    )
+
+
 def per_language_metrics(
     languages: Sequence[str],
     score: Callable[[np.ndarray], dict[str, float]],
@@ -285,6 +305,11 @@ class FamilySpec:
         null_threshold: float = 0.0,
     ) -> Evaluation:
         """Decode the head's outputs (one array per feature row, padding cut) and score every example."""
+        raise self._untrainable()
+
+    def baseline(self, train: Any, test: Any, labels: list[str], allow_no_answer: bool = False) -> Baseline:
+        """The trivial baseline (the study's learning gate): chosen on ``train``, predicted for every row of
+        ``test`` (pandas frames of canonical rows)."""
         raise self._untrainable()
 
     def score(self, evaluation: Evaluation, chosen: np.ndarray) -> dict[str, float]:

@@ -9,7 +9,18 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from xstilts.families.base import Evaluation, Family, FamilySpec, dropped, label_ids, non_empty, softmax, sort_key
+from xstilts.families.base import (
+    Baseline,
+    Evaluation,
+    Family,
+    FamilySpec,
+    constant_evaluation,
+    dropped,
+    label_ids,
+    non_empty,
+    softmax,
+    sort_key,
+)
 
 
 def choice_evaluation(family: Family, outputs: np.ndarray, features: Any, labels: list[str], show: Any) -> Evaluation:
@@ -34,6 +45,17 @@ class Classification(FamilySpec):
     columns = [("text_a", pa.string()), ("text_b", pa.string()), ("label", pa.string())]
     metric = "accuracy"
     counts = ("Label distribution", "label")
+
+    def baseline(self, train, test, labels, allow_no_answer=False):
+        """The majority class of train (ties: the first in label order)."""
+        counts = Counter(train["label"].astype(str))
+        majority = min(counts, key=lambda k: (-counts[k], str(k)))
+        gold = test["label"].astype(str).tolist()
+        correct = {"accuracy": np.asarray([g == majority for g in gold], dtype=float)}
+        return Baseline(
+            constant_evaluation(self.family, labels, test, gold, majority, correct=correct),
+            f"majority class {majority!r} of train",
+        )
 
     def expectations(self, gx: Any, task: Any) -> list:
         E = gx.expectations

@@ -19,16 +19,20 @@ from xstilts.errors import XstiltsError
 from xstilts.families.base import (
     KEEP,
     MASKED_SCORE,
+    Baseline,
     Evaluation,
     Family,
     FamilySpec,
     all_true,
     as_list,
+    constant_evaluation,
     cut,
     non_empty,
     softmax,
 )
 from xstilts.families.squad_metric import squad_scores
+
+FIRST_WORDS = 10  # the longest "first k words of the context" answer the trivial baseline tries
 
 N_BEST = 20
 MAX_ANSWER_TOKENS = 30
@@ -166,6 +170,26 @@ class ExtractiveQA(FamilySpec):
             all_true(gx, "answer_span_inside_context", "every answer span must be non-empty and inside its context"),
             all_true(gx, "answer_span_matches", "context[start:start+len(text)] must equal the answer text"),
         ]
+
+    def baseline(self, train, test, labels, allow_no_answer=False):
+        """The better on train (mean F1) of the empty answer and the context's first k words (k up to
+        :data:`FIRST_WORDS`; ties: the empty answer, then the smaller k)."""
+
+        def answers(rows, k: int) -> list[str]:
+            return [" ".join(str(c).split()[:k]) for c in rows["context"]]
+
+        golds = [list(a) for a in train["answers_text"]]
+        mean_f1 = {}
+        for n in range(FIRST_WORDS + 1):
+            mean_f1[n] = float(np.mean(squad_scores(answers(train, n), golds, allow_no_answer)["f1"]))
+        k = min(mean_f1, key=lambda n: (-mean_f1[n], n))
+        test_golds = [list(a) for a in test["answers_text"]]
+        guesses = answers(test, k)
+        scores = squad_scores(guesses, test_golds, allow_no_answer)
+        correct = {name: np.asarray(values, dtype=float) for name, values in scores.items()}
+        shown = [json.dumps(g, ensure_ascii=False) for g in test_golds]
+        evaluation = constant_evaluation(self.family, labels, test, shown, guesses, correct=correct)
+        return Baseline(evaluation, "the empty answer" if k == 0 else f"the context's first {k} words")
 
     def label_counts(self, rows: list[dict[str, Any]]) -> Counter:
         return Counter(len(r.get("answers_text") or []) for r in rows)

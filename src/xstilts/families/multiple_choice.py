@@ -11,11 +11,13 @@ import pyarrow as pa
 from xstilts.errors import XstiltsError
 from xstilts.families.base import (
     MASKED_SCORE,
+    Baseline,
     Family,
     FamilySpec,
     all_true,
     as_list,
     blank,
+    constant_evaluation,
     cut,
     dropped,
     softmax,
@@ -65,6 +67,15 @@ class MultipleChoice(FamilySpec):
                 column_A="n_choices", column_B="label", description="label must index into choices (< n_choices)"
             ),
         ]
+
+    def baseline(self, train, test, labels, allow_no_answer=False):
+        """The best constant choice: the position that is right most often in train (ties: the first)."""
+        counts = Counter(int(x) for x in train["label"])
+        k = min(counts, key=lambda c: (-counts[c], c))
+        gold = [int(x) for x in test["label"]]
+        correct = {"accuracy": np.asarray([g == k for g in gold], dtype=float)}
+        evaluation = constant_evaluation(self.family, labels, test, [str(g) for g in gold], str(k), correct=correct)
+        return Baseline(evaluation, f"always choice {k} (the most often right in train)")
 
     def label_counts(self, rows: list[dict[str, Any]]) -> Counter:
         return Counter(r.get("label") for r in rows)

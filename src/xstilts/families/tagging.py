@@ -18,12 +18,14 @@ import pyarrow as pa
 from xstilts.errors import XstiltsError
 from xstilts.families.base import (
     IGNORE,
+    Baseline,
     Evaluation,
     Family,
     FamilySpec,
     all_true,
     as_list,
     blank,
+    constant_evaluation,
     dropped,
     label_ids,
     softmax,
@@ -140,6 +142,22 @@ class Tagging(FamilySpec):
         if task.labels:
             exps.append(all_true(gx, "tags_in_label_set", f"every tag must be one of the {len(task.labels)} labels"))
         return exps
+
+    def baseline(self, train, test, labels, allow_no_answer=False):
+        """The most frequent tag of train's words, for every word (ties: the first in sort order)."""
+        counts = Counter(str(t) for tags in train["tags"] for t in tags)
+        majority = min(counts, key=lambda t: (-counts[t], t))
+        gold_tags = [[str(t) for t in tags] for tags in test["tags"]]
+        evaluation = constant_evaluation(
+            self.family,
+            labels,
+            test,
+            [" ".join(t) for t in gold_tags],
+            majority,
+            gold_tags=gold_tags,
+            pred_tags=[[majority] * len(t) for t in gold_tags],
+        )
+        return Baseline(evaluation, f"tag {majority!r} (the most frequent in train) for every word")
 
     def label_counts(self, rows: list[dict[str, Any]]) -> Counter:
         return Counter(t for r in rows for t in (r.get("tags") or []))

@@ -239,8 +239,9 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def _report_stage(params: Params) -> dict[str, Any]:
-    """Reads every target and retrieval run of the design (each seed), the intermediate models' metrics and
-    curves, and the targets' training data (its domains)."""
+    """Reads every target and retrieval run of the design (each seed), the intermediate models' metrics, curves
+    and test predictions, the targets' training data (its domains) and the members' data (the learning gate's
+    trivial baselines)."""
     from xstilts.tasks import Role, get_task
 
     group, source = params.study.group, params.data.source
@@ -261,7 +262,8 @@ def _report_stage(params: Params) -> dict[str, Any]:
             for kind, ext in (("predictions", "csv"), ("metrics", "json"))
         ]
         + [f"{kind}/intermediate/{m}.json" for m in models for kind in ("metrics", "plots")]
-        + sorted({f"data/prepared/{t.train_from or t.name}" for t in trained_on})
+        + [f"predictions/intermediate/{m}.csv" for m in models]
+        + sorted({f"data/prepared/{name}" for name in [*(t.train_from or t.name for t in trained_on), *members]})
         + [fingerprint_path("report")],
         "params": [
             "seed",

@@ -1,4 +1,5 @@
-"""The ``report`` entry point: the study's answer, from every target run's per-example test predictions.
+"""The ``report`` entry point: the study's answer, from every run's per-example test predictions (the targets'
+and retrieval tasks', and the intermediate models' own, for the learning gate).
 
 Writes ``reports/study.json``, ``reports/study.md`` and the PNGs under ``reports/study/`` (all computed before
 any file is replaced, so a failure leaves the last report whole), and logs them to an MLflow run (phase=report).
@@ -16,10 +17,12 @@ import mlflow
 from xstilts.atomic import write_text_atomic
 from xstilts.params import Params, load_params
 from xstilts.paths import repo_root
+from xstilts.study.gate import check
 from xstilts.study.plots import draw
 from xstilts.study.report import build, markdown, terminal_text
 from xstilts.study.runs import (
     Design,
+    gate_inputs,
     intermediate_budget,
     intermediate_curves,
     load_retrieval,
@@ -45,7 +48,8 @@ def run_report(params: Params | None = None) -> dict:
         targets = [load_target(name, design, params) for name in design.targets]
         targets += [load_retrieval(name, design) for name in design.retrieval]
         layers = {name: retrieval_layers(name, design) for name in design.retrieval}
-        study = build(targets, design, intermediate_budget(design), layers)
+        gate = check(gate_inputs(design), design.learn_margin, design.resamples, design.seed, design.confidence)
+        study = build(targets, design, intermediate_budget(design), gate, layers)
         json_path, md_path, plot_dir = report_paths()
         with tempfile.TemporaryDirectory(dir=json_path.parent.parent) as tmp:
             drawn = draw(study, Path(tmp), intermediate_curves(design))
@@ -60,9 +64,10 @@ def run_report(params: Params | None = None) -> dict:
         for path in (json_path, md_path):
             mlflow.log_artifact(str(path))
         mlflow.log_artifacts(str(plot_dir), artifact_path="study")
+        mlflow.log_metric("phase2_not_learned", sum(not r["learned"] for r in study["gate"]))
         for name, target in study["targets"].items():
-            for c in target["comparisons"]:
-                if c["role"] == "group vs best member":
-                    mlflow.log_metric(f"{name}_{c['measure']}_group_minus_best", c["diff"])
+            primary = target["primary"]
+            mlflow.log_metrics({f"{name}_primary_diff": primary["diff"], f"{name}_primary_p": primary["p"]})
+            mlflow.set_tag(f"verdict_{name}", target["verdict"]["answer"])
         print(terminal_text(study))
         return study

@@ -1,4 +1,4 @@
-"""Paired bootstrap over test examples (Koehn 2004; Dror et al. 2018) and Holm's correction.
+"""Paired bootstrap over test examples (Koehn 2004; Dror et al. 2018): each system's metric on the same resamples.
 
 A metric over a set of examples is a ratio of sums, ``sum(score) / sum(weight)`` (accuracy: score 0/1, weight 1;
 word accuracy: correct words over words; entity F1: ``2 TP`` over ``2 TP + FP + FN``), so every resample
@@ -12,7 +12,7 @@ language that has it (a cluster bootstrap): translations of one row are not inde
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,24 +30,6 @@ class Scored:
 
     def metric(self) -> float:
         return float(np.mean([ratio(self.score[s], self.weight[s]) for s in stratum_rows(self.strata)]))
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A difference (system a minus b) with its 95% percentile interval and two-sided bootstrap p-value."""
-
-    a_value: float
-    b_value: float
-    diff: float
-    low: float
-    high: float
-    p: float
-    n_examples: int
-    n_resamples: int
-    p_holm: float | None = None
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        return asdict(self)
 
 
 def ratio(score: np.ndarray, weight: np.ndarray) -> float:
@@ -107,33 +89,3 @@ def _cluster_resamples(
             per_stratum.append([(times @ p.score[rows]) / (times @ p.weight[rows]) for p in parts])
     with np.errstate(invalid="ignore"):
         return np.nanmean(np.asarray(per_stratum), axis=0)
-
-
-def paired(a: Scored, b: Scored, n_resamples: int, seed: int, confidence: float = 0.95) -> Interval:
-    """``a - b`` with a percentile interval; p: share of resampled differences, centred on the observed one, at
-    least as far from it as zero is (the bootstrap test of no difference), with the +1 correction."""
-    if n_resamples < 1 or not 0 < confidence < 1:
-        raise XstiltsError(
-            f"A bootstrap needs n_resamples >= 1 and 0 < confidence < 1, not {n_resamples}, {confidence}."
-        )
-    if len(a.score) == 0:
-        raise XstiltsError("A paired bootstrap needs at least one test example.")
-    ma, mb = a.metric(), b.metric()
-    diffs = np.subtract(*resampled_metrics([a, b], n_resamples, seed))
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(diffs, [tail, 1 - tail])
-    observed = ma - mb
-    extreme = np.sum(np.abs(diffs - observed) >= abs(observed) - 1e-12)
-    p = float((1 + extreme) / (1 + n_resamples))
-    return Interval(ma, mb, observed, float(low), float(high), min(p, 1.0), len(a.score), n_resamples)
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (family-wise error), in the input order."""
-    p = np.asarray(p_values, dtype=float)
-    order = np.argsort(p, kind="stable")
-    m = len(p)
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order]) if m else p
-    out = np.empty(m)
-    out[order] = np.minimum(adjusted, 1.0)
-    return out.tolist()

@@ -1,4 +1,5 @@
-"""``reports/study.json`` and ``reports/study.md``: the design, every comparison with its interval, the answer."""
+"""``reports/study.json`` and ``reports/study.md``: did phase 2 learn, the primary comparisons and their verdicts,
+every secondary comparison, what the design can detect."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from xstilts.study.analysis import Target, by_language_vs_none, compare, measures, robustness, seed_spread
+from xstilts.study.analysis import Results, Target, analyse, by_language_vs_none, measures, robustness, seed_spread
+from xstilts.study.gate import not_learned
+from xstilts.study.intervals import detectable, holm, needed
 from xstilts.study.runs import Design
-from xstilts.study.verdict import answer, find, pts, signed, underpowered
+from xstilts.study.verdict import answer, bounds, decide, detectable_lines, pts, reason, signed, what
 
 
 def rounded(value: Any) -> Any:
@@ -22,24 +25,26 @@ def rounded(value: Any) -> Any:
     return value
 
 
-def target_results(target: Target, design: Design) -> dict[str, Any]:
+def target_results(target: Target, results: Results, design: Design) -> dict[str, Any]:
     test = target.rows("test", "none")
     args = (design.resamples, design.seed, design.confidence)
-    comparisons = compare(target, design.group, list(design.members), *args)
-    spread = seed_spread(target) if len(design.seeds) > 1 else {}
+    inits = [i for i in design.inits if i != "none"]
+    iv = results.primary.interval
+    alpha = 1 - design.confidence
     return {
-        "seeds": spread,
+        "seeds": seed_spread(results.evidence) if len(design.seeds) > 1 else {},
         "family": target.family,
         "metric": target.metric,
         "train_domains": list(target.train_domains),
+        "phase2_domains": [d for d in target.phase2_domains if d in set(test["domain"])],
         "test_rows": int(len(test)),
         "test_languages": int(test["language"].nunique()),
         "measures": {m.name: m.what for m in measures(target)},
         "robustness": {init: robustness(target, init) for init in design.inits},
-        "comparisons": [c.as_dict() for c in comparisons],
-        "by_language_vs_none": {
-            init: by_language_vs_none(target, init, *args) for init in design.inits if init != "none"
-        },
+        "primary": results.primary.as_dict(),
+        "detectable": {"effect": detectable(iv, alpha), **needed(iv, design.min_effect, alpha)},
+        "comparisons": [c.as_dict() for c in results.comparisons],
+        "by_language_vs_none": by_language_vs_none(target, inits, *args),
     }
 
 
@@ -47,10 +52,14 @@ def build(
     targets: list[Target],
     design: Design,
     budget: dict[str, dict[str, float | str]],
+    gate: list[dict[str, Any]],
     layers: dict[str, dict[str, dict[str, float]]] | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data (what ``reports/study.json`` holds): ``targets`` are fine-tuned
-    targets and retrieval tasks alike; ``layers``: per retrieval task and encoder, test accuracy by layer."""
+    targets and retrieval tasks alike; ``gate``: the learning gate's rows (:func:`xstilts.study.gate.check`);
+    ``layers``: per retrieval task and encoder, test accuracy by layer."""
+    args = (design.group, list(design.members), design.resamples, design.seed, design.confidence)
+    results = {t.name: analyse(t, *args) for t in targets}
     study: dict[str, Any] = {
         "design": {
             "group": design.group,
@@ -59,45 +68,69 @@ def build(
             "seeds": design.seed_values,
             "resamples": design.resamples,
             "confidence": design.confidence,
-            "best_member": "chosen per target and measure on dev, by the same measure",
+            "learn_margin": design.learn_margin,
+            "min_effect": design.min_effect,
+            "best_member": "chosen for each seed on dev by the headline measure, from the other seeds' runs",
         },
         "budget": budget,
-        "targets": {t.name: target_results(t, design) for t in targets},
+        "gate": gate,
+        "targets": {t.name: target_results(t, results[t.name], design) for t in targets},
         "retrieval_layers": layers or {},
     }
     study = rounded(study)
+    primaries = [t["primary"] for t in study["targets"].values()]
+    for p, adjusted in zip(primaries, holm([p["p"] for p in primaries]), strict=True):
+        p["p_holm"] = round(adjusted, 6)
+    failed = not_learned(gate, [*design.members, design.group])
+    for target in study["targets"].values():
+        verdict = decide(target["primary"], failed, 1 - design.confidence, design.min_effect)
+        target["verdict"] = {"answer": verdict, "why": reason(verdict, target["primary"], failed, study["design"])}
     study["answer"] = answer(study)
-    study["underpowered"] = underpowered(study)
+    study["underpowered"] = detectable_lines(study)
     return study
 
 
+def gate_table(study: dict[str, Any]) -> list[str]:
+    margin = 100 * study["design"]["learn_margin"]
+    lines = [
+        "| model | task | test | trivial baseline | difference [interval] | learned |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in study["gate"]:
+        lines.append(
+            f"| `{r['model']}` | {r['task']} | {r['metric']} {pts(r['a_value'])} | {r['baseline']}: "
+            f"{pts(r['b_value'])} | {signed(r['diff'])} {bounds(r)} | {'yes' if r['learned'] else '**no**'} |"
+        )
+    note = (
+        f"Each intermediate model's test score on its own task against the trivial baseline chosen on train; "
+        f"learned: the interval's lower bound is above {margin:g} points (`study.learn_margin`)."
+    )
+    return [note, "", *lines]
+
+
 def main_table(study: dict[str, Any]) -> list[str]:
-    """Per target and measure: none / best member / group, and group minus best member with its interval."""
+    """Per target: its primary comparison, the interval, p, Holm p across targets, what it detects, the verdict."""
     group = study["design"]["group"]
     lines = [
-        f"| target | measure | none | best member | `{group}` | `{group}` - best [95% interval] | Holm p |",
-        "|---|---|---|---|---|---|---|",
+        "| target | primary comparison | `group` | compared with | difference [interval] | p | Holm p | detects | "
+        "verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    lines[0] = lines[0].replace("`group`", f"`{group}`")
     for name, target in study["targets"].items():
-        rob = target["robustness"]
-        for measure, what in target["measures"].items():
-            c = find(target, measure, "group vs best member")
-            if c is None:
-                lines.append(f"| {name} | {what} | {pts(rob['none'][measure])} | no dev split | | | |")
-                continue
-            sd = {i: f" ± {pts(v[measure]['sd'])}" for i, v in target["seeds"].items()} if target["seeds"] else {}
-            lines.append(
-                f"| {name} | {what} | {pts(rob['none'][measure])}{sd.get('none', '')} | `{c['b']}` "
-                f"{pts(c['b_value'])}{sd.get(c['b'], '')} | {pts(c['a_value'])}{sd.get(group, '')} | "
-                f"{signed(c['diff'])} [{signed(c['low'])}, {signed(c['high'])}] | {c['p_holm']:.3f} |"
-            )
+        p = target["primary"]
+        lines.append(
+            f"| {name} | {what(p, group, target)} | {pts(p['a_value'])} | {pts(p['b_value'])} | "
+            f"{signed(p['diff'])} {bounds(p)} | {p['p']:.3f} | {p['p_holm']:.3f} | "
+            f"{pts(target['detectable']['effect'])} | **{target['verdict']['answer']}** |"
+        )
     return lines
 
 
 def robustness_table(name: str, target: dict[str, Any]) -> list[str]:
     extra = "gap_ood_minus_id" in next(iter(target["robustness"].values()))
     head = "| init | mean | worst language | worst domain | worst (language, domain) |" + (
-        " OOD - ID |" if extra else ""
+        " unseen - in-domain |" if extra else ""
     )
     lines = [f"Robustness on {name} (zero-shot test rows, {target['metric']} %):", "", head, "|---" * (5 + extra) + "|"]
     for init, r in target["robustness"].items():
@@ -111,54 +144,79 @@ def robustness_table(name: str, target: dict[str, Any]) -> list[str]:
 
 
 def comparisons_table(name: str, target: dict[str, Any]) -> list[str]:
+    spread = target["seeds"]
     lines = [
-        f"Every comparison on {name} (Holm within each measure):",
+        f"Secondary comparisons on {name} (Holm within each measure; ± the standard deviation over seeds):",
         "",
-        "| measure | comparison | difference | 95% interval | p | Holm p |",
-        "|---|---|---|---|---|---|",
+        "| measure | comparison | a | b | difference | interval | p | Holm p |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+
+    def level(init: str, measure: str, value: float) -> str:
+        sd = spread.get(init, {}).get(measure)
+        return pts(value) + (f" ± {pts(sd['sd'])}" if sd else "")
+
     for c in target["comparisons"]:
         lines.append(
-            f"| {c['measure']} | `{c['a']}` - `{c['b']}` ({c['role']}) | {signed(c['diff'])} | "
-            f"[{signed(c['low'])}, {signed(c['high'])}] | {c['p']:.4f} | {c['p_holm']:.4f} |"
+            f"| {c['measure']} | `{c['a']}` - `{c['b']}` ({c['role']}) | {level(c['a'], c['measure'], c['a_value'])} "
+            f"| {level(c['b'], c['measure'], c['b_value'])} | {signed(c['diff'])} | {bounds(c)} | {c['p']:.4f} | "
+            f"{c['p_holm']:.4f} |"
         )
     return lines
 
 
-def markdown(study: dict[str, Any], plots: list[str]) -> str:
+def method(study: dict[str, Any]) -> str:
     d = study["design"]
+    seeds = (
+        f"{len(d['seeds'])} seeds {d['seeds']}: every value is the mean of the seeds' metrics, and every standard "
+        "error adds the seed variance to the test set's (Welch's t; p and interval from the same statistic)"
+        if len(d["seeds"]) > 1
+        else f"one seed ({d['seeds'][0]}): the intervals cover test-set sampling only"
+    )
+    return (
+        f"Group `{d['group']}` ({', '.join(f'`{m}`' for m in d['members'])}) against each member trained alone and "
+        f"against no intermediate training (`none`); {seeds}. Test-set variance: paired bootstrap over test "
+        f"examples ({d['resamples']:,} resamples, stratified by language, translations resampled together). "
+        f"{100 * d['confidence']:.0f}% intervals; the best member is {d['best_member']}; Holm's correction across "
+        f"the targets' primary comparisons. Smallest effect of interest: {100 * d['min_effect']:g} points "
+        f"(`study.min_effect`). Scores in %."
+    )
+
+
+def markdown(study: dict[str, Any], plots: list[str]) -> str:
     lines = [
         "# The study: multi-task vs single-task intermediate training under domain and language shift",
         "",
-        f"Group `{d['group']}` ({', '.join(f'`{m}`' for m in d['members'])}) against each member trained alone and "
-        f"against no intermediate training (`none`); seeds {d['seeds']}; paired bootstrap over test examples "
-        f"({d['resamples']:,} resamples, stratified by language, translations resampled together), "
-        f"{100 * d['confidence']:.0f}% percentile "
-        "intervals, Holm's correction within each (target, measure). Scores in %; the best member is chosen on dev"
-        + (
-            "; with several seeds, each example's scores are averaged over the seeds before resampling, and the "
-            "main table gives ± the standard deviation over seeds."
-            if len(d["seeds"]) > 1
-            else "."
-        ),
+        method(study),
         "",
-        "## Main table",
+        "## Did phase 2 learn?",
+        "",
+        *gate_table(study),
+        "",
+        "## Primary comparisons and verdicts",
         "",
         *main_table(study),
+        "",
+        "## The answer",
+        "",
+        *(p + "\n" for p in study["answer"]),
+        "## What this design can detect",
+        "",
+        *(f"- {s}" for s in study["underpowered"]),
         "",
     ]
     for name, target in study["targets"].items():
         lines += [f"## {name}", "", *robustness_table(name, target), "", *comparisons_table(name, target), ""]
     lines += ["## Plots", "", *(f"![{p}]({p})" for p in plots), ""]
-    lines += ["## Where this budget is underpowered", "", *(f"- {s}" for s in study["underpowered"]), ""]
-    lines += ["## The answer", "", *(p + "\n" for p in study["answer"])]
     return "\n".join(lines)
 
 
 def terminal_text(study: dict[str, Any]) -> str:
-    """What ``make run`` prints: the main table and the answer."""
+    """What ``make run`` prints: did phase 2 learn, the primary comparisons, the answer, what it can detect."""
     rows = [
-        "The study (reports/study.md):",
+        "The study (reports/study.md). Did phase 2 learn?",
+        *gate_table(study),
+        "",
         *main_table(study),
         "",
         *study["answer"],

@@ -14,7 +14,8 @@ from xstilts.errors import XstiltsError
 from xstilts.params import Params
 from xstilts.paths import curve_path, metrics_dir, prepared_dir, repo_root
 from xstilts.pipeline.runs import run_seeds, seeded
-from xstilts.study.analysis import NONE, Target, align, average_seeds
+from xstilts.study.analysis import NONE, Target
+from xstilts.study.gate import GateInput, aligned
 from xstilts.tasks import Role, get_task
 
 
@@ -31,6 +32,9 @@ class Design:
     resamples: int
     confidence: float
     seeds: tuple[int | None, ...] = (None,)  # each run's seeds (study.seeds); None: once, with ``seed``
+    learn_margin: float = 0.02  # study.learn_margin, as a fraction
+    min_effect: float = 0.02  # study.min_effect, as a fraction
+    source: str = "offline"  # data.source: where the tasks are looked up
 
     @property
     def seed_values(self) -> list[int]:
@@ -52,13 +56,25 @@ class Design:
         )
         targets = tuple(params.target.tasks)
         seeds = tuple(run_seeds(params))
-        return cls(
-            group, members, targets, retrieval, params.retrieve.layer, params.seed, s.resamples, s.confidence, seeds
-        )
+        stats = {"learn_margin": s.learn_margin / 100, "min_effect": s.min_effect / 100, "source": source}
+        layer = params.retrieve.layer
+        return cls(group, members, targets, retrieval, layer, params.seed, s.resamples, s.confidence, seeds, **stats)
+
+    @property
+    def models(self) -> list[tuple[str, str, list[str]]]:
+        """Every intermediate model of the design: (run name, spec, the tasks it trained)."""
+        specs = [(m, [m]) for m in self.members] + [(self.group, list(self.members))]
+        return [(seeded(spec, s), spec, tasks) for spec, tasks in specs for s in self.seeds]
+
+    def phase2_domains(self) -> tuple[str, ...]:
+        """The domains the members' data covers (their declarations, :attr:`xstilts.tasks.base.Task.domains`)."""
+        tasks = (get_task(m, Role.INTERMEDIATE, source=self.source) for m in self.members)
+        return tuple(sorted({d for t in tasks for d in t.domains}))
 
 
-def predictions_csv(phase: str, task: str, init: str) -> Path:
-    return repo_root() / "predictions" / phase / f"{task}-{init}.csv"
+def predictions_csv(phase: str, task: str, init: str | None = None) -> Path:
+    """``predictions/<phase>/<task>-<init>.csv``; without ``init``, ``<task>.csv`` (an intermediate model)."""
+    return repo_root() / "predictions" / phase / (f"{task}.csv" if init is None else f"{task}-{init}.csv")
 
 
 def read_predictions(path: Path) -> pd.DataFrame:
@@ -77,24 +93,16 @@ def train_domains(task_name: str, source: str) -> tuple[str, ...]:
     return tuple(sorted(set(table.column("domain").to_pylist())))
 
 
-def _target(name: str, seed_runs: dict[str, list[pd.DataFrame]], **declared) -> Target:
-    """A Target from each init's runs, one per seed: aligned, and averaged over seeds for the comparisons."""
-    flat = {f"{init}#{k}": t for init, tables in seed_runs.items() for k, t in enumerate(tables)}
-    aligned = align(flat, name)
-    per_seed = {init: [aligned[f"{init}#{k}"] for k in range(len(t))] for init, t in seed_runs.items()}
-    runs = {init: average_seeds(tables) for init, tables in per_seed.items()}
-    return Target(name=name, runs=runs, seed_runs=per_seed, **declared)
-
-
 def load_target(name: str, design: Design, params: Params) -> Target:
     task = get_task(name, Role.TARGET, source=params.data.source)
     seed_runs = {
         init: [read_predictions(predictions_csv("target", name, seeded(init, s))) for s in design.seeds]
         for init in design.inits
     }
-    return _target(
+    return Target.of(
         name,
         seed_runs,
+        phase2_domains=design.phase2_domains(),
         family=task.family.value,
         metric=task.metric,
         train_language=task.train_language,
@@ -112,7 +120,7 @@ def load_retrieval(name: str, design: Design) -> Target:
         tables = [read_predictions(predictions_csv("retrieve", name, seeded(init, s))) for s in seeds]
         seed_runs[init] = [t[t["layer"] == design.layer].drop(columns="layer").assign(domain=name) for t in tables]
     declared = {"family": "bitext", "metric": "accuracy", "train_language": "en"}
-    return _target(name, seed_runs, original_languages=(), train_domains=(), **declared)
+    return Target.of(name, seed_runs, original_languages=(), train_domains=(), **declared)
 
 
 def retrieval_layers(name: str, design: Design) -> dict[str, dict[str, float]]:
@@ -169,3 +177,34 @@ def intermediate_curves(design: Design) -> dict[str, list[dict]]:
             raise XstiltsError(f"{path} is missing; run `dvc repro intermediate-{name}` first.")
         out[name] = json.loads(path.read_text())
     return out
+
+
+def gate_inputs(design: Design) -> list[GateInput]:
+    """Every task head of every intermediate model of the design, beside its task's trivial baseline."""
+    baselines = {}
+    out = []
+    for run, spec, tasks in design.models:
+        table = read_predictions(predictions_csv("intermediate", run))
+        for name in tasks:
+            task = get_task(name, Role.INTERMEDIATE, source=design.source)
+            if name not in baselines:
+                baselines[name] = trivial_baseline(name, design.source)
+            what, parts, test = baselines[name]
+            rows = table[table["task"] == name] if "task" in table.columns else table
+            try:
+                scored = aligned(rows, parts, test)
+            except ValueError as exc:
+                raise XstiltsError(
+                    f"predictions/intermediate/{run}.csv and data/prepared/{name}/test.parquet hold different "
+                    f"{name} test rows ({exc}); rerun `dvc repro intermediate-{run}`."
+                ) from exc
+            out.append(GateInput(run, spec, name, task.metric, what, scored))
+    return out
+
+
+def trivial_baseline(name: str, source: str) -> tuple[str, tuple[np.ndarray, np.ndarray], pd.DataFrame]:
+    """What ``name``'s trivial baseline predicts, its per-example (score, weight) on the test split, and the split."""
+    task = get_task(name, Role.INTERMEDIATE, source=source)
+    train, test = (read_split(prepared_dir(name), split).to_pandas() for split in ("train", "test"))
+    baseline = task.spec.baseline(train, test, list(task.labels), task.unanswerable)
+    return baseline.what, task.spec.parts(baseline.evaluation, task.metric), test

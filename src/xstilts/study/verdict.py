@@ -1,10 +1,21 @@
-"""The answer to the research question, written from the numbers: one paragraph per target family."""
+"""The answer to the research question, written from the numbers: a verdict per target, a paragraph per family.
+
+A target's verdict reads its primary comparison (:func:`xstilts.study.analysis.primary`) against the smallest
+effect of interest ``study.min_effect``:
+
+* **uninformative**: an intermediate model of the design did not beat its trivial baseline on its own task (the
+  learning gate, :mod:`~xstilts.study.gate`): the comparison says nothing about multi-task training;
+* **yes**: the group is ahead and its interval lies above 0 (after Holm's correction across targets);
+* **no**: the interval lies below ``min_effect`` (any advantage is smaller than the smallest one of interest);
+* **inconclusive**: otherwise; the report says what effect the design could have detected.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 FAMILY_LABELS = {"extractive_qa": "Extractive QA"}
+ANSWERS = ("yes", "no", "inconclusive", "uninformative")
 
 
 def pts(value: float) -> str:
@@ -15,20 +26,8 @@ def signed(value: float) -> str:
     return f"{100 * value:+.1f}"
 
 
-def interval(c: dict[str, Any]) -> str:
-    bounds = f"[{signed(c['low'])}, {signed(c['high'])}]"
-    return f"{signed(c['diff'])} points (interval {bounds}, Holm p = {c['p_holm']:.3f})"
-
-
-def significance(c: dict[str, Any], alpha: float) -> str:
-    if c["p_holm"] >= alpha:
-        return "not significant after Holm correction"
-    return "significant after Holm correction, " + ("in the group's favour" if c["diff"] > 0 else "against the group")
-
-
-def headline(target: dict[str, Any]) -> str:
-    """The measure a target's verdict is about: out-of-domain zero-shot where the test has unseen domains."""
-    return "zero_shot_ood" if "zero_shot_ood" in target["measures"] else "zero_shot"
+def bounds(c: dict[str, Any]) -> str:
+    return f"[{signed(c['low'])}, {signed(c['high'])}]"
 
 
 def find(target: dict[str, Any], measure: str, role: str, b: str | None = None) -> dict[str, Any] | None:
@@ -36,47 +35,78 @@ def find(target: dict[str, Any], measure: str, role: str, b: str | None = None) 
     return next(found, None)
 
 
-NO_DEV = "has no dev split to choose the best member on, so the group is compared with each member only"
-
-
-def target_sentence(name: str, target: dict[str, Any], design: dict[str, Any], alpha: float) -> str:
-    group, measure = design["group"], headline(target)
-    best = find(target, measure, "group vs best member")
-    if best is None:
-        return f"{name} {NO_DEV}."
-    vs_none = next(c for c in target["comparisons"] if c["measure"] == measure and c["a"] == group and c["b"] == "none")
-    what = target["measures"][measure]
-    shift = ""
-    rob = target["robustness"]
-    if "gap_ood_minus_id" in rob[group]:
-        shift = (
-            f" Its out-of-domain minus in-domain gap is {signed(rob[group]['gap_ood_minus_id'])} points, against "
-            f"{signed(rob[best['b']]['gap_ood_minus_id'])} for `{best['b']}` and "
-            f"{signed(rob['none']['gap_ood_minus_id'])} without intermediate training."
-        )
+def gate_failure(row: dict[str, Any]) -> str:
+    """``vitaminc`` (in ``all-s14``): test accuracy 50.2 against 50.0 for majority class ... (+0.2 [...])"""
+    inside = "" if row["model"] == row["task"] else f" (in `{row['model']}`)"
     return (
-        f"On {name} ({target['metric']}, {what}), `{group}` scores {pts(best['a_value'])} against "
-        f"{pts(best['b_value'])} for its best single member `{best['b']}` (chosen on dev): {interval(best)}, "
-        f"{significance(best, alpha)}. "
-        f"Against no intermediate training it differs by {interval(vs_none)}, {significance(vs_none, alpha)}."
-        f"{shift}"
+        f"`{row['task']}`{inside}: test {row['metric']} {pts(row['a_value'])} against {pts(row['b_value'])} for "
+        f"{row['baseline']} ({signed(row['diff'])} {bounds(row)})"
+    )
+
+
+def decide(primary: dict[str, Any], failed: list[dict[str, Any]], alpha: float, min_effect: float) -> str:
+    """One of :data:`ANSWERS` for a target's primary comparison (``failed``: the gate rows that did not learn)."""
+    if failed:
+        return "uninformative"
+    if primary["p_holm"] < alpha and primary["diff"] > 0:
+        return "yes"
+    if primary["upper"] < min_effect:
+        return "no"
+    return "inconclusive"
+
+
+def reason(answer: str, primary: dict[str, Any], failed: list[dict[str, Any]], design: dict[str, Any]) -> str:
+    """Why the verdict is what it is, in one sentence, with the numbers it read."""
+    margin, effect = 100 * design["learn_margin"], 100 * design["min_effect"]
+    if answer == "uninformative":
+        heads = [f"`{r['task']}`" + ("" if r["model"] == r["task"] else f" in `{r['model']}`") for r in failed]
+        return f"phase 2 did not learn {', '.join(heads)} (not surely {margin:g} points above the trivial baseline)"
+    if answer == "yes":
+        return f"the interval {bounds(primary)} lies above 0 (Holm p across targets {primary['p_holm']:.3f})"
+    if answer == "no":
+        return f"the upper bound {signed(primary['upper'])} lies below the smallest effect of interest ({effect:g})"
+    return f"the interval {bounds(primary)} neither lies above 0 nor below {effect:g} points"
+
+
+def what(primary: dict[str, Any], group: str, target: dict[str, Any]) -> str:
+    """The primary comparison in words."""
+    against = primary["against"]
+    if primary["kind"] == "every member":
+        on = target["measures"][primary["measure"]]
+        return f"`{group}` against every member on {on} (least favourable: `{against}`)"
+    chosen = f"best member `{against}`" if "," not in against else f"best member per seed ({against})"
+    if primary["kind"] == "robustness":
+        return f"(`{group}` - {chosen}) on unseen domains minus the same in-domain, zero-shot languages"
+    return f"`{group}` - {chosen} on {target['measures'][primary['measure']]}"
+
+
+def target_sentence(name: str, target: dict[str, Any], design: dict[str, Any]) -> str:
+    p, v = target["primary"], target["verdict"]
+    df = "" if p["df"] is None else f", {p['df']:.0f} df"
+    detect = target["detectable"]
+    return (
+        f"On {name} ({target['metric']}), {what(p, design['group'], target)}: {signed(p['diff'])} points "
+        f"{bounds(p)} (p = {p['p']:.3f}{df}; Holm across targets {p['p_holm']:.3f}): **{v['answer']}**, "
+        f"{v['why']}. This design detects {pts(detect['effect'])} points with 80% power."
     )
 
 
 def family_paragraph(family: str, names: list[str], study: dict[str, Any]) -> str:
-    design, alpha = study["design"], 1 - study["design"]["confidence"]
     targets = study["targets"]
-    sentences = [target_sentence(n, targets[n], design, alpha) for n in names]
-    best = {n: find(targets[n], headline(targets[n]), "group vs best member") for n in names}
-    wins = [n for n, c in best.items() if c is not None and c["p_holm"] < alpha and c["diff"] > 0]
-    answer = (
-        f"Yes on {', '.join(wins)}: the group beats its best single member there."
-        if wins
-        else "No: on no target of this family does the group beat its best single member significantly."
-    )
-    budget = budget_sentence(names, study)
+    answers = {n: targets[n]["verdict"]["answer"] for n in names}
+    if "uninformative" in answers.values():
+        failed = [r for r in study["gate"] if not r["learned"]]
+        head = (
+            "Uninformative: these comparisons say nothing about multi-task training, because phase 2 did not learn "
+            + "; ".join(gate_failure(r) for r in failed)
+        )
+    elif len(set(answers.values())) == 1:
+        head = next(iter(answers.values())).capitalize()
+    else:
+        head = "; ".join(f"{a} on {n}" for n, a in answers.items()).capitalize()
+    sentences = " ".join(target_sentence(n, targets[n], study["design"]) for n in names)
     label = FAMILY_LABELS.get(family, family.replace("_", " ").capitalize())
-    return f"**{label}.** {answer} " + " ".join(sentences) + f" {budget}"
+    return f"**{label}.** {head}. {sentences} {budget_sentence(names, study)}"
 
 
 def budget_sentence(names: list[str], study: dict[str, Any]) -> str:
@@ -104,22 +134,28 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def underpowered(study: dict[str, Any]) -> list[str]:
-    """Plain statements of what this budget cannot show."""
+def detectable_lines(study: dict[str, Any]) -> list[str]:
+    """Per target: the smallest effect its design detects, and what would detect ``min_effect``."""
+    effect = 100 * study["design"]["min_effect"]
     out = []
     for name, target in study["targets"].items():
-        best = find(target, headline(target), "group vs best member")
-        if best is None:
-            continue
-        half = (best["high"] - best["low"]) / 2
+        d = target["detectable"]
+        more = []
+        if d["seeds"] is not None:
+            more.append(f"{d['seeds']:.0f} seeds per init (same test set)")
+        if d["test_examples"] is not None:
+            more.append(f"{d['test_examples']:,.0f} test rows (same seeds)")
+        would = " or ".join(more) if more else "neither more seeds alone nor more test rows alone"
+        p = target["primary"]
         out.append(
-            f"{name}: the group-vs-best interval is {pts(half)} points wide on each side, so differences smaller "
-            f"than that cannot be told from test-set noise at {target['test_rows']} test rows."
+            f"{name}: the primary comparison's standard error is {pts(p['se'])} points ({pts(p['se_seeds'])} from "
+            f"the seeds, {pts(p['se_test'])} from the {p['n_examples']:,} test rows), so it detects "
+            f"{pts(d['effect'])} points with 80% power at this alpha; {effect:g} points would take {would}."
         )
     if len(study["design"]["seeds"]) == 1:
         out.append(
             "One seed: how much the scores move from seed to seed (Dodge et al. 2020: as much as the effects "
-            "studied) is not measured, and the intervals above cover test-set sampling only."
+            "studied) is not measured, and every interval here covers test-set sampling only."
         )
     return out
 

@@ -41,9 +41,17 @@ class Task:
     license: ClassVar[str] = ""
     description: ClassVar[str] = ""
     unanswerable: ClassVar[bool] = False  # extractive QA: rows may have no answer (SQuAD 2.0)
+    # the domains its rows cover, named as the targets name theirs: for the study, a target domain that an
+    # intermediate task covers is not unseen for the runs trained on it (a task with one ``domain`` declares it)
+    domains: ClassVar[tuple[str, ...]] = ()
     # rows each expected language must have over all splits (validation); fewer make its score noise
     min_rows: ClassVar[int] = 20
     max_rows: ClassVar[int | None] = None  # at most this many (None: open), e.g. the source's whole size
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.domains and isinstance(one := getattr(cls, "domain", None), str) and one:
+            cls.domains = (one,)
 
     @property
     def spec(self) -> FamilySpec:

