@@ -2,8 +2,10 @@
 
 ``params.yaml`` ``study.group`` names the multi-task group G; its members are each trained alone too, and every
 target and retrieval task is scored from ``none``, each member and G (:class:`~xstilts.study.runs.Design`).
-From every run's per-example test predictions (:mod:`~xstilts.study.runs`), :mod:`~xstilts.study.analysis`
-splits the rows by language and domain and compares the inits with a paired bootstrap
-(:mod:`~xstilts.study.bootstrap`); :mod:`~xstilts.study.report` and :mod:`~xstilts.study.plots` write
-``reports/study.{json,md}`` and the PNGs, and :mod:`~xstilts.study.verdict` the answer, from the numbers.
+:mod:`~xstilts.study.gate` first checks that every intermediate model learned its own task; from every run's
+per-example test predictions (:mod:`~xstilts.study.runs`), :mod:`~xstilts.study.analysis` splits the rows by
+language and domain and compares the inits with intervals that count the seeds and the test set
+(:mod:`~xstilts.study.intervals`, :mod:`~xstilts.study.bootstrap`); :mod:`~xstilts.study.verdict` answers per
+target, and :mod:`~xstilts.study.report` and :mod:`~xstilts.study.plots` write ``reports/study.{json,md}`` and
+the PNGs.
 """

@@ -219,7 +219,7 @@ def terminal_text(study: dict[str, Any]) -> str:
         "",
         *main_table(study),
         "",
-        *study["answer"],
+        *(paragraph + "\n" for paragraph in study["answer"]),
         *study["underpowered"],
     ]
     return "\n".join(rows) + "\n"

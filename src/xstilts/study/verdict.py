@@ -83,11 +83,11 @@ def what(primary: dict[str, Any], group: str, target: dict[str, Any]) -> str:
 def target_sentence(name: str, target: dict[str, Any], design: dict[str, Any]) -> str:
     p, v = target["primary"], target["verdict"]
     df = "" if p["df"] is None else f", {p['df']:.0f} df"
-    detect = target["detectable"]
+    why = "" if v["answer"] == "uninformative" else f", {v['why']}"  # the paragraph opens with the reason
     return (
         f"On {name} ({target['metric']}), {what(p, design['group'], target)}: {signed(p['diff'])} points "
-        f"{bounds(p)} (p = {p['p']:.3f}{df}; Holm across targets {p['p_holm']:.3f}): **{v['answer']}**, "
-        f"{v['why']}. This design detects {pts(detect['effect'])} points with 80% power."
+        f"{bounds(p)} (p = {p['p']:.3f}{df}; Holm across targets {p['p_holm']:.3f}): **{v['answer']}**{why}. "
+        f"This design detects {pts(target['detectable']['effect'])} points with 80% power."
     )
 
 
@@ -146,11 +146,14 @@ def detectable_lines(study: dict[str, Any]) -> list[str]:
         if d["test_examples"] is not None:
             more.append(f"{d['test_examples']:,.0f} test rows (same seeds)")
         would = " or ".join(more) if more else "neither more seeds alone nor more test rows alone"
+        enough = f"{effect:g} points would take {would}"
+        if d["effect"] <= study["design"]["min_effect"]:
+            enough = f"it already detects {effect:g} points"
         p = target["primary"]
         out.append(
             f"{name}: the primary comparison's standard error is {pts(p['se'])} points ({pts(p['se_seeds'])} from "
             f"the seeds, {pts(p['se_test'])} from the {p['n_examples']:,} test rows), so it detects "
-            f"{pts(d['effect'])} points with 80% power at this alpha; {effect:g} points would take {would}."
+            f"{pts(d['effect'])} points with 80% power at this alpha; {enough}."
         )
     if len(study["design"]["seeds"]) == 1:
         out.append(
