@@ -309,3 +309,48 @@ def test_a_study_on_postgresql(project, postgres_url):
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"] and study.trials[0].user_attrs[UNTUNED_ATTR]
     assert not (project / "tuning" / "studies").exists()  # nothing in a journal file
     assert result["trials"]["COMPLETE"] == 2
+
+
+DIES_MID_TRIAL = """
+import os, socket, sys, time
+import optuna
+from xstilts.params import TuneParams
+from xstilts.tuning import study as studies
+socket.gethostname = lambda: "another-machine"  # a remote worker: no pid of it to check on this host
+tune = TuneParams(storage=sys.argv[1], heartbeat=1, n_trials=3)
+study = optuna.load_study(study_name="hb", storage=studies.open_storage(tune, "hb"))
+trial = studies.next_trial(study, tune, "hb")
+trial.suggest_float("lr", 1e-5, 1e-3, log=True)
+with studies.heartbeat(study, trial):
+    time.sleep(1.5)  # two heartbeats, then the machine is gone
+    os._exit(1)
+"""
+
+
+def _stale_trial_is_failed_and_retried(url: str) -> None:
+    from optuna.storages import RetryFailedTrialCallback
+
+    from xstilts.params import TuneParams
+    from xstilts.tuning import study as studies
+
+    tune = TuneParams(storage=url, heartbeat=1, n_trials=3)
+    study = optuna.create_study(study_name="hb", storage=studies.open_storage(tune, "hb"), direction="maximize")
+    subprocess.run([sys.executable, "-c", DIES_MID_TRIAL, url], check=False, timeout=120)
+    [dead] = study.get_trials(deepcopy=False)
+    assert dead.state.name == "RUNNING" and dead.user_attrs["worker"].startswith("another-machine:")
+    time.sleep(2.5)  # past the grace period (twice the heartbeat)
+    retry = studies.next_trial(study, tune, "hb")
+    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+    assert states == ["FAIL", "RUNNING"]
+    assert RetryFailedTrialCallback.retried_trial_number(study.trials[1]) == dead.number
+    assert retry.suggest_float("lr", 1e-5, 1e-3, log=True) == dead.params["lr"]  # the same setting, again
+
+
+def test_a_trial_whose_remote_worker_died_is_failed_and_retried_by_its_heartbeat(tmp_path):
+    """RDB storage: a trial records heartbeats while it runs; once they stop, the next worker fails it and
+    retries its setting (here an SQLite file; PostgreSQL below)."""
+    _stale_trial_is_failed_and_retried(f"sqlite:///{tmp_path / 'study.db'}")
+
+
+def test_heartbeats_on_postgresql(postgres_url):
+    _stale_trial_is_failed_and_retried(postgres_url)

@@ -172,6 +172,12 @@ def _run(args: argparse.Namespace) -> None:
         raise XstiltsError(f"MLflow {exc} ({args.entry_point} {parameters}); see its log above.") from exc
 
 
+def _verify(args: argparse.Namespace) -> None:
+    from xstilts.verify import run_verify
+
+    run_verify(args.jobs)
+
+
 def _show(metrics: dict[str, float]) -> None:
     for key in sorted(metrics):
         print(f"{key:40s} {metrics[key]:.4f}")
@@ -225,7 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="submission.zip")
     p.add_argument("--benchmark", default="xtreme-r", choices=["xtreme-r", "xtreme"])
     p.add_argument("--allow-missing", action="store_true", help="zip what is there; list the missing tasks/languages")
-    add("report", _report, "the study: every init compared with intervals, reports/study.md and .json, plots")
+    add("report", _report, "the study: did phase 2 learn, every init compared, a verdict per target, reports/study.*")
+    add("verify", _verify, "re-hash DVC's tracked files and cache objects against dvc.lock").add_argument(
+        "--jobs", type=int, default=None, help="files hashed at once (default: the CPU count)"
+    )
     p = add("run", _run, "run an MLproject entry point via MLflow (local env)")
     p.add_argument("entry_point")
     p.add_argument("-P", dest="param", action="append", default=[], metavar="KEY=VALUE")

@@ -143,6 +143,9 @@ class TuneParams(_Strict):
     train_rows: int | None = Field(default=None, gt=0)  # per task: a seeded subset of the train rows (null: all)
     dev_rows: int | None = Field(default=None, gt=0)  # per task: a seeded subset of the dev rows scored (null: all)
     storage: str | None = None  # null: tuning/studies/<study>.journal (Optuna's JournalFileBackend); or an RDB URL
+    # RDB storage: a running trial records a heartbeat every this many seconds; one silent for twice that (its
+    # worker, maybe on another machine, died) is failed and its setting retried, at most twice
+    heartbeat: int = Field(default=60, ge=1)
 
     @model_validator(mode="after")
     def _grid_given(self) -> Self:

@@ -1,5 +1,6 @@
-"""MLflow set-up: a sqlite store at the repository root, artifacts under ``mlruns/``, runs that fail say why, and
-every run tagged with the machine it ran on (:func:`xstilts.hardware.describe`)."""
+"""MLflow set-up: a sqlite store at the repository root, artifacts under ``mlruns/`` (or wherever a shared
+tracking server keeps them), runs that fail say why, and every run tagged with the machine it ran on
+(:func:`xstilts.hardware.describe`)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,11 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{main_root() / 'mlflow.db'}"
 
 
+def local_store(uri: str) -> bool:
+    """A tracking store on this machine's disk (a sqlite file, a folder), not one that other machines share."""
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
 def configure(experiment: str = EXPERIMENT) -> str:
     """Point MLflow (and child processes) at the project's store; return the id of ``experiment`` (the training
     one: ``$MLFLOW_EXPERIMENT_ID`` when set, as under ``mlflow run``), created or tagged as model training."""
@@ -61,7 +67,8 @@ def configure(experiment: str = EXPERIMENT) -> str:
     else:
         found = mlflow.get_experiment_by_name(experiment)
     if found is None:
-        artifacts = (main_root() / "mlruns").as_uri()
+        # a local store keeps artifacts under mlruns/; a shared server (several machines) decides where they go
+        artifacts = (main_root() / "mlruns").as_uri() if local_store(uri) else None
         exp_id = mlflow.create_experiment(experiment, artifact_location=artifacts, tags={KIND_TAG: MODEL_TRAINING})
     else:
         exp_id = found.experiment_id

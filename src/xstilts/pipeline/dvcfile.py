@@ -29,7 +29,7 @@ DVC_FILE = "dvc.yaml"
 SAMPLING_KEYS = ("sampling", "temperature", "examples_cap")  # read only by multi-task runs
 DESIGN_KEYS = ("tasks", "inits", "groups", "per_task")  # chosen per stage, never read as a setting
 COMMON = ["seed", "model.name", "data.source"]  # every training and retrieval run reads these
-# what decides a study's result (tune.tasks chooses the stages; tune.storage only where the study lives)
+# what decides a study's result (tune.tasks chooses the stages; tune.storage and tune.heartbeat: where it lives)
 TUNE_KEYS = [f"tune.{k}" for k in ("n_trials", "lr", "epochs", "sampler", "pruner", "evaluations",
                                    "warmup_evaluations", "startup_trials", "train_rows", "dev_rows")]  # fmt: skip
 

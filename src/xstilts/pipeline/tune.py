@@ -97,7 +97,8 @@ def _tune(plan, params: Params, study: optuna.Study, name: str) -> dict[str, Any
         log_prepared_inputs(inputs)
     data = objective.study_data(plan, tune)
     for trial in studies.trials(study, tune, name):
-        _run_trial(study, trial, data, tune, name, inputs, precision)
+        with studies.heartbeat(study, trial):
+            _run_trial(study, trial, data, tune, name, inputs, precision)
     state = studies.counts(study)
     print(f"[tune {plan.out_name}] study {name}: trials by state {state}", flush=True)
     result = None

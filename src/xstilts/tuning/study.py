@@ -3,7 +3,9 @@
 Workers on one machine share a journal file (Optuna's ``JournalFileBackend``; SQLite is unsafe for parallel
 writers). A lock file next to it makes "count the trials, then ask for one" atomic, so several workers end with
 exactly ``n_trials`` finished trials. ``tune.storage`` may instead name an RDB URL (PostgreSQL) for workers on
-several machines; there the count is not locked, and a worker may run one trial past the cap.
+several machines; there the count is not locked, and a worker may run one trial past the cap. There a running
+trial records Optuna heartbeats (``tune.heartbeat``): a trial whose worker went silent is failed by the next
+worker that asks for a trial, and its setting is retried (Optuna's ``RetryFailedTrialCallback``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
     from xstilts.pipeline.phases import RunPlan
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+RETRIES = 2  # times a trial whose worker went silent is retried (RDB storage)
 WORKER_ATTR, REASON_ATTR, UNTUNED_ATTR = "worker", "fail_reason", "untuned"
 RUN_ATTR = "mlflow_run_id"  # the study's parent MLflow run, shared by every worker
 
@@ -45,7 +50,12 @@ def open_storage(tune: TuneParams, study_name: str) -> optuna.storages.BaseStora
         backend = optuna.storages.journal.JournalFileBackend(str(path))
         return optuna.storages.JournalStorage(backend)
     try:
-        return optuna.storages.RDBStorage(tune.storage)
+        return optuna.storages.RDBStorage(
+            tune.storage,
+            heartbeat_interval=tune.heartbeat,
+            grace_period=2 * tune.heartbeat,
+            heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=RETRIES),
+        )
     except ModuleNotFoundError as exc:
         raise XstiltsError(
             f"tune.storage needs the {exc.name} driver; `pip install -e '.[postgres]'` (or set tune.storage: null "
@@ -172,14 +182,43 @@ def fail_orphans(study: optuna.Study) -> list[int]:
 
 def next_trial(study: optuna.Study, tune: TuneParams, study_name: str) -> optuna.Trial | None:
     """A new trial (trial 0 first), or None once the finished and running trials reach ``n_trials``."""
-    with locked(tune, study_name):
+    with locked(tune, study_name), warnings.catch_warnings():
+        # heartbeats outside Study.optimize are this module's own (heartbeat()); fail_stale_trials is "experimental"
+        warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         fail_orphans(study)
+        optuna.storages.fail_stale_trials(study)  # RDB: trials whose heartbeat stopped, failed and re-enqueued
         states = (*FINISHED, TrialState.RUNNING)
         if len(study.get_trials(deepcopy=False, states=states)) >= tune.n_trials:
             return None
         trial = study.ask()
         trial.set_user_attr(WORKER_ATTR, worker_id())
         return trial
+
+
+@contextmanager
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
+    """While ``trial`` runs, record its heartbeat every interval (storages with heartbeats: an RDB)."""
+    storage = study._storage
+    interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") else None
+    if not interval:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            storage.record_heartbeat(trial._trial_id)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat of trial {trial.number}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def trials(study: optuna.Study, tune: TuneParams, study_name: str) -> Iterator[optuna.Trial]:
