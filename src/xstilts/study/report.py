@@ -11,7 +11,7 @@ from xstilts.study.analysis import Results, Target, analyse, by_language_vs_none
 from xstilts.study.gate import not_learned
 from xstilts.study.intervals import detectable, holm, needed
 from xstilts.study.runs import Design
-from xstilts.study.verdict import answer, bounds, decide, detectable_lines, pts, reason, signed, what
+from xstilts.study.verdict import answer, bounds, decide, detectable_lines, pts, pval, reason, signed, what
 
 
 def rounded(value: Any) -> Any:
@@ -121,7 +121,7 @@ def main_table(study: dict[str, Any]) -> list[str]:
         p = target["primary"]
         lines.append(
             f"| {name} | {what(p, group, target)} | {pts(p['a_value'])} | {pts(p['b_value'])} | "
-            f"{signed(p['diff'])} {bounds(p)} | {p['p']:.3f} | {p['p_holm']:.3f} | "
+            f"{signed(p['diff'])} {bounds(p)} | {pval(p['p'])} | {pval(p['p_holm'])} | "
             f"{pts(target['detectable']['effect'])} | **{target['verdict']['answer']}** |"
         )
     return lines
@@ -159,8 +159,8 @@ def comparisons_table(name: str, target: dict[str, Any]) -> list[str]:
     for c in target["comparisons"]:
         lines.append(
             f"| {c['measure']} | `{c['a']}` - `{c['b']}` ({c['role']}) | {level(c['a'], c['measure'], c['a_value'])} "
-            f"| {level(c['b'], c['measure'], c['b_value'])} | {signed(c['diff'])} | {bounds(c)} | {c['p']:.4f} | "
-            f"{c['p_holm']:.4f} |"
+            f"| {level(c['b'], c['measure'], c['b_value'])} | {signed(c['diff'])} | {bounds(c)} | {pval(c['p'])} | "
+            f"{pval(c['p_holm'])} |"
         )
     return lines
 

@@ -26,6 +26,11 @@ def signed(value: float) -> str:
     return f"{100 * value:+.1f}"
 
 
+def pval(p: float) -> str:
+    """A p-value as printed: three decimals, or "< 0.001"."""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def bounds(c: dict[str, Any]) -> str:
     return f"[{signed(c['low'])}, {signed(c['high'])}]"
 
@@ -62,7 +67,7 @@ def reason(answer: str, primary: dict[str, Any], failed: list[dict[str, Any]], d
         heads = [f"`{r['task']}`" + ("" if r["model"] == r["task"] else f" in `{r['model']}`") for r in failed]
         return f"phase 2 did not learn {', '.join(heads)} (not surely {margin:g} points above the trivial baseline)"
     if answer == "yes":
-        return f"the interval {bounds(primary)} lies above 0 (Holm p across targets {primary['p_holm']:.3f})"
+        return f"the interval {bounds(primary)} lies above 0 (Holm p across targets {pval(primary['p_holm'])})"
     if answer == "no":
         return f"the upper bound {signed(primary['upper'])} lies below the smallest effect of interest ({effect:g})"
     return f"the interval {bounds(primary)} neither lies above 0 nor below {effect:g} points"
@@ -86,7 +91,7 @@ def target_sentence(name: str, target: dict[str, Any], design: dict[str, Any]) -
     why = "" if v["answer"] == "uninformative" else f", {v['why']}"  # the paragraph opens with the reason
     return (
         f"On {name} ({target['metric']}), {what(p, design['group'], target)}: {signed(p['diff'])} points "
-        f"{bounds(p)} (p = {p['p']:.3f}{df}; Holm across targets {p['p_holm']:.3f}): **{v['answer']}**{why}. "
+        f"{bounds(p)} (p {pval(p['p'])}{df}; Holm across targets {pval(p['p_holm'])}): **{v['answer']}**{why}. "
         f"This design detects {pts(target['detectable']['effect'])} points with 80% power."
     )
 
