@@ -86,11 +86,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(db: Path, scratch: Path, wait_s: float = 180) -> Iterator[str]:
-    """``mlflow server`` on ``db`` at a free localhost port, until the block ends; yields its base URL."""
+def serve(db: Path | str, scratch: Path, wait_s: float = 180) -> Iterator[str]:
+    """``mlflow server`` on ``db`` (a sqlite file, or a database URL) at a free localhost port, until the block
+    ends; yields its base URL."""
     port = _free_port()
     mlflow = Path(sys.executable).with_name("mlflow")
-    command = [str(mlflow), "server", "--backend-store-uri", f"sqlite:///{db}", "--host", "127.0.0.1"]
+    backend = db if isinstance(db, str) else f"sqlite:///{db}"
+    command = [str(mlflow), "server", "--backend-store-uri", backend, "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", "1", "--default-artifact-root", (scratch / "artifacts").as_uri()]
     log = scratch / "server.log"
     with log.open("w") as out:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,54 @@ def fresh_accelerate_state() -> Iterator[None]:
     from accelerate.state import AcceleratorState
 
     AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def _postgres_binary(name: str) -> str | None:
+    import glob
+    import shutil
+
+    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found if isinstance(found, str) else (found[-1] if found else None)
+
+
+@contextmanager
+def postgres_server(databases: tuple[str, ...] = ("optuna",), port: int = 54329) -> Iterator[str]:
+    """A throwaway PostgreSQL server on a Unix socket (Debian's postgresql, run as its postgres user), with
+    ``databases``; yields the URL of the first (the others: the same URL with their name)."""
+    import pwd
+    import shutil
+    import tempfile
+
+    tools = {n: _postgres_binary(n) for n in ("initdb", "pg_ctl", "createdb")}
+    if None in tools.values() or shutil.which("runuser") is None:
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) here: `apt-get install postgresql` to run this")
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("no postgres user to run the server as (`apt-get install postgresql` creates it)")
+    folder = Path(tempfile.mkdtemp(prefix="xstilts-pg-"))
+    shutil.chown(folder, "postgres")
+    data, as_postgres = folder / "data", ["runuser", "-u", "postgres", "--"]
+    port = str(port)
+    options = f"-p {port} -k {folder} -c listen_addresses=''"
+    start = [*as_postgres, tools["pg_ctl"], "-D", str(data), "-o", options, "-w", "-l", str(folder / "log"), "start"]
+    try:
+        for command in ([*as_postgres, tools["initdb"], "-D", str(data), "-A", "trust"], start):
+            subprocess.run(command, check=True, capture_output=True, text=True, timeout=120)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        said = (getattr(exc, "stderr", "") or "").strip().splitlines()
+        pytest.skip(f"a PostgreSQL server could not be started here ({said[-1] if said else exc})")
+    try:
+        for name in databases:
+            subprocess.run([*as_postgres, tools["createdb"], "-h", str(folder), "-p", port, name], check=True)
+        yield f"postgresql://postgres@/{databases[0]}?host={folder}&port={port}"
+    finally:
+        subprocess.run([*as_postgres, tools["pg_ctl"], "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url

@@ -258,49 +258,6 @@ def test_n_trials_on_the_command_line_is_checked(project, capsys):
     assert not (project / "tuning").exists()
 
 
-def _postgres_binary(name: str) -> str | None:
-    import glob
-    import shutil
-
-    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found if isinstance(found, str) else (found[-1] if found else None)
-
-
-@pytest.fixture
-def postgres_url():
-    """A throwaway PostgreSQL server on a Unix socket (Debian's postgresql, run as its postgres user)."""
-    import pwd
-    import shutil
-    import tempfile
-
-    tools = {n: _postgres_binary(n) for n in ("initdb", "pg_ctl", "createdb")}
-    if None in tools.values() or shutil.which("runuser") is None:
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) here: `apt-get install postgresql` to run this")
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        pytest.skip("no postgres user to run the server as (`apt-get install postgresql` creates it)")
-    folder = Path(tempfile.mkdtemp(prefix="xstilts-pg-"))
-    shutil.chown(folder, "postgres")
-    data, as_postgres = folder / "data", ["runuser", "-u", "postgres", "--"]
-    port = "54329"
-    options = f"-p {port} -k {folder} -c listen_addresses=''"
-    start = [*as_postgres, tools["pg_ctl"], "-D", str(data), "-o", options, "-w", "-l", str(folder / "log"), "start"]
-    try:
-        for command in ([*as_postgres, tools["initdb"], "-D", str(data), "-A", "trust"], start):
-            subprocess.run(command, check=True, capture_output=True, text=True, timeout=120)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        said = (getattr(exc, "stderr", "") or "").strip().splitlines()
-        pytest.skip(f"a PostgreSQL server could not be started here ({said[-1] if said else exc})")
-    try:
-        subprocess.run([*as_postgres, tools["createdb"], "-h", str(folder), "-p", port, "optuna"], check=True)
-        yield f"postgresql://postgres@/optuna?host={folder}&port={port}"
-    finally:
-        subprocess.run([*as_postgres, tools["pg_ctl"], "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def test_a_study_on_postgresql(project, postgres_url):
     """tune.storage: a PostgreSQL URL (workers on several machines): the study and its trials live there."""
     _tune(project, n_trials=2, storage=postgres_url)

@@ -178,6 +178,16 @@ def _verify(args: argparse.Namespace) -> None:
     run_verify(args.jobs)
 
 
+def _fanout(args: argparse.Namespace) -> None:
+    from xstilts.fanout.coordinator import dry_run, fanout
+    from xstilts.paths import repo_root
+
+    if args.dry_run:
+        print("\n".join(dry_run(repo_root())))
+        return
+    fanout(repo_root(), args.address, args.origin, args.remote, args.scratch)
+
+
 def _show(metrics: dict[str, float]) -> None:
     for key in sorted(metrics):
         print(f"{key:40s} {metrics[key]:.4f}")
@@ -235,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("verify", _verify, "re-hash DVC's tracked files and cache objects against dvc.lock").add_argument(
         "--jobs", type=int, default=None, help="files hashed at once (default: the CPU count)"
     )
+    p = add("fanout", _fanout, "run the out-of-date stages over a Ray cluster (README, Cluster)")
+    p.add_argument("--address", help="the Ray cluster: ray://host:10001, host:6379 or auto (default: RAY_ADDRESS)")
+    p.add_argument("--dry-run", action="store_true", help="print the waves of stages that would run, and stop")
+    p.add_argument("--origin", help="the git URL or path the nodes clone (default: this checkout)")
+    p.add_argument("--remote", help="the DVC remote URL the nodes push to and pull from (default: the default remote)")
+    p.add_argument("--scratch", help="where the nodes make their checkouts (default: their temp folder)")
     p = add("run", _run, "run an MLproject entry point via MLflow (local env)")
     p.add_argument("entry_point")
     p.add_argument("-P", dest="param", action="append", default=[], metavar="KEY=VALUE")
@@ -245,6 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("XSTILTS_LOG", "WARNING"))
     quiet_library_bars()
     args = build_parser().parse_args(argv)
+    if args.command in STAGE_COMMANDS:
+        from xstilts.lifeline import watch_parent
+
+        watch_parent()  # under a fan-out worker: stop with it
     ok = False
     try:
         if args.command in STAGE_COMMANDS and os.environ.get("DVC_STAGE"):

@@ -154,6 +154,16 @@ class TuneParams(_Strict):
         return self
 
 
+class FanoutParams(_Strict):
+    """What ``xstilts fanout`` asks of a Ray cluster for each training, tuning or retrieval stage."""
+
+    cpus: float = Field(default=1, ge=0)  # per stage (Ray's num_cpus)
+    gpus: float = Field(default=0, ge=0)  # per stage (Ray's num_gpus: it sets CUDA_VISIBLE_DEVICES)
+    retries: int = Field(default=2, ge=0)  # a stage whose node or worker was lost runs again, at most this often
+    tune_workers: int = Field(default=1, ge=1)  # tasks per tune stage on one study (more than 1: tune.storage RDB)
+    checkpoints: str | None = None  # a folder every node shares: a retried stage resumes from its checkpoint
+
+
 class StudyParams(_Strict):
     """The comparison the ``report`` stage makes (:mod:`xstilts.study`): the multi-task group ``group`` against
     each of its members trained alone and against ``none``, on every target and retrieval task."""
@@ -181,6 +191,7 @@ class Params(_Strict):
     retrieve: RetrieveParams
     tune: TuneParams = Field(default_factory=TuneParams)  # nothing is tuned without tune.tasks
     study: StudyParams = Field(default_factory=StudyParams)
+    fanout: FanoutParams = Field(default_factory=FanoutParams)
 
     @model_validator(mode="after")
     def _study_design(self) -> Self:

@@ -43,6 +43,18 @@ class Tag:
     FAILURE = "failure_reason"
     RESUMED = "resumed_from_step"
     STUDY = "tuning_study"  # the Optuna study: on its parent and trial runs, and on phase-2 runs using its result
+    ATTEMPT = "fanout_attempt"  # xstilts fanout: session/stage/attempt number
+    NODE = "fanout_node"  # xstilts fanout: the Ray node id the run ran on
+
+
+ATTEMPT_ENV, NODE_ENV = "XSTILTS_FANOUT_ATTEMPT", "XSTILTS_FANOUT_NODE"  # set by a fan-out worker (xstilts.fanout)
+
+
+def fanout_tags() -> dict[str, str]:
+    """Under ``xstilts fanout``: the attempt (session/stage/n) and the Ray node, so that the coordinator can end the
+    runs of an attempt whose node was lost."""
+    tags = {Tag.ATTEMPT: os.environ.get(ATTEMPT_ENV), Tag.NODE: os.environ.get(NODE_ENV)}
+    return {k: v for k, v in tags.items() if v}
 
 
 def tracking_uri() -> str:
@@ -69,7 +81,13 @@ def configure(experiment: str = EXPERIMENT) -> str:
     if found is None:
         # a local store keeps artifacts under mlruns/; a shared server (several machines) decides where they go
         artifacts = (main_root() / "mlruns").as_uri() if local_store(uri) else None
-        exp_id = mlflow.create_experiment(experiment, artifact_location=artifacts, tags={KIND_TAG: MODEL_TRAINING})
+        try:
+            exp_id = mlflow.create_experiment(experiment, artifact_location=artifacts, tags={KIND_TAG: MODEL_TRAINING})
+        except mlflow.exceptions.MlflowException as exc:  # made meanwhile by another process (a fan-out node)
+            found = mlflow.get_experiment_by_name(experiment) if exc.error_code == "RESOURCE_ALREADY_EXISTS" else None
+            if found is None:
+                raise
+            exp_id = found.experiment_id
     else:
         exp_id = found.experiment_id
         if KIND_TAG not in found.tags:  # made by an older xstilts, or by `mlflow run --experiment-name`
@@ -127,7 +145,7 @@ def phase_run(
         if phase not in DATA_PHASES:  # the machine a computing run depended on, with torch on every usable core
             hardware.use_all_cores()
             machine = hardware.describe()
-        mlflow.set_tags({Tag.PHASE: phase, "python": platform.python_version(), **machine, **tags})
+        mlflow.set_tags({Tag.PHASE: phase, "python": platform.python_version(), **machine, **fanout_tags(), **tags})
         mlflow.log_params({k: _param(v) for k, v in params.items()})
         yield run
     except BaseException as exc:

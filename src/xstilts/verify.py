@@ -47,15 +47,17 @@ class Mismatch:
         )
 
 
-def tracked_files(root: Path | None = None) -> list[Tracked]:
-    """Every file of every cached out in ``dvc.lock``, through DVC's own index (a directory out's listing is its
-    ``.dir`` object, which is checked too)."""
+def tracked_files(root: Path | None = None, stages: set[str] | None = None) -> list[Tracked]:
+    """Every file of every cached out in ``dvc.lock`` (of ``stages`` only, when given), through DVC's own index (a
+    directory out's listing is its ``.dir`` object, which is checked too)."""
     from dvc.repo import Repo
 
     root = root or repo_root()
     out_files: list[Tracked] = []
     with Repo(str(root)) as repo:
         for stage in repo.index.stages:
+            if stages is not None and stage.name not in stages:
+                continue
             for out in stage.outs:
                 value = out.hash_info.value if out.hash_info else None
                 if not out.use_cache or not value:
@@ -81,9 +83,11 @@ def md5_of(path: Path) -> str | None:
         return None
 
 
-def verify(root: Path | None = None, jobs: int | None = None) -> tuple[list[Tracked], list[Mismatch]]:
+def verify(
+    root: Path | None = None, jobs: int | None = None, stages: set[str] | None = None
+) -> tuple[list[Tracked], list[Mismatch]]:
     """Re-hash every tracked workspace file and cache object (each inode once); the files and the mismatches."""
-    files = tracked_files(root)
+    files = tracked_files(root, stages)
     paths = sorted({p for f in files for p in (f.path, f.cache)})
     inode = {p: _inode(p) for p in paths}
     unique = {inode[p] or p: p for p in paths}  # hard links share an inode: hash it once

@@ -181,7 +181,7 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
                 "cmd": f"python -m xstilts run tune -P task={tuned[folder]}",
                 "deps": [*data, fingerprint_path("tuning")],
                 "params": [*keys, *TUNE_KEYS, *(["tune.grid"] if params.tune.grid is not None else [])],
-                "outs": [{f"tuning/{folder}.yaml": {"cache": False}}],
+                "outs": [f"tuning/{folder}.yaml"],  # cached: the run cache restores it on another machine
             }
         if spec not in params.intermediate.tasks:
             continue

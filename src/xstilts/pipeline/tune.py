@@ -20,7 +20,7 @@ from xstilts.lineage import PreparedSplit, log_prepared_inputs, prepared_inputs
 from xstilts.params import Params, TuneParams, load_params
 from xstilts.pipeline.phases import plan_run, training_reads
 from xstilts.pipeline.runs import NO_INIT
-from xstilts.tracking import Tag, configure, log_settings, phase_run, run_name, temporary_environ
+from xstilts.tracking import Tag, configure, fanout_tags, log_settings, phase_run, run_name, temporary_environ
 from xstilts.training.loop import process_state
 from xstilts.training.precision import resolve as resolve_precision
 from xstilts.tuning import key, objective, results
@@ -96,10 +96,14 @@ def _tune(plan, params: Params, study: optuna.Study, name: str) -> dict[str, Any
         log_settings(params, settings, {"n_trials": str(tune.n_trials), **precision})
         log_prepared_inputs(inputs)
     data = objective.study_data(plan, tune)
-    for trial in studies.trials(study, tune, name):
-        with studies.heartbeat(study, trial):
-            _run_trial(study, trial, data, tune, name, inputs, precision)
-    state = studies.counts(study)
+    while True:
+        for trial in studies.trials(study, tune, name):
+            with studies.heartbeat(study, trial):
+                _run_trial(study, trial, data, tune, name, inputs, precision)
+        state = studies.counts(study)
+        if not os.environ.get(studies.WAIT_ENV) or not (state.get("RUNNING") or state.get("WAITING")):
+            break
+        time.sleep(2)  # the DVC stage's worker writes the result: it waits for (or retries) the others' trials
     print(f"[tune {plan.out_name}] study {name}: trials by state {state}", flush=True)
     result = None
     if not state.get("RUNNING") and not state.get("WAITING"):  # the last worker to finish writes the result
@@ -134,7 +138,7 @@ def _run_trial(
         untuned = bool(trial.user_attrs.get(studies.UNTUNED_ATTR))
         mlflow.log_params({"lr": lr, "epochs": epochs, "trial": trial.number})
         tags = {Tag.PHASE: "tune-trial", Tag.STUDY: name, "untuned": str(untuned), **precision}
-        mlflow.set_tags({**tags, **hardware.describe()})
+        mlflow.set_tags({**tags, **hardware.describe(), **fanout_tags()})
 
         def report(k: int, value: float, values: dict[str, float]) -> None:
             mlflow.log_metrics({"dev_value": value, **values}, step=k)

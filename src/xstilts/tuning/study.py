@@ -11,6 +11,7 @@ worker that asks for a trial, and its setting is retried (Optuna's ``RetryFailed
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import socket
 import threading
@@ -139,9 +140,11 @@ def open_study(plan: RunPlan, params: Params) -> tuple[optuna.Study, str]:
 
 @contextmanager
 def locked(tune: TuneParams, study_name: str) -> Iterator[None]:
-    """An exclusive lock next to the journal file (no lock for an RDB)."""
+    """An exclusive lock for the study's workers: next to the journal file; a PostgreSQL advisory lock on the
+    study's name for a PostgreSQL storage (workers on several machines); none for other RDBs."""
     if tune.storage is not None:
-        yield
+        with _advisory_lock(tune.storage, study_name):
+            yield
         return
     with open(journal_path(study_name).with_suffix(".lock"), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -149,6 +152,29 @@ def locked(tune: TuneParams, study_name: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+WAIT_ENV = "XSTILTS_TUNE_WAIT"  # xstilts fanout: the worker DVC runs waits for the study's other workers
+
+
+@contextmanager
+def _advisory_lock(url: str, study_name: str) -> Iterator[None]:
+    if not url.startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy
+
+    key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    finally:
+        engine.dispose()
 
 
 def _alive(pid: int) -> bool:
