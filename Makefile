@@ -18,7 +18,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml xstilts-venv-path.pth
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,cluster]'
 	cp xstilts-venv-path.pth "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/"
 	touch $(STAMP)
 

@@ -19,13 +19,25 @@ def watch_parent(period: float = 1.0) -> None:
     pid = int(value)
 
     def watch() -> None:
-        while True:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                os._exit(137)
-            except PermissionError:
-                pass  # alive, another user's
+        while _alive(pid):
             time.sleep(period)
+        os._exit(137)
 
     threading.Thread(target=watch, name="xstilts-lifeline", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs: a killed process nobody reaped (a zombie, as under a container's PID 1) does not."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True

@@ -43,7 +43,10 @@ def dry_run(root: Path) -> list[str]:
 
 def fanout(root: Path, address: str | None, origin: str | None, remote: str | None, scratch: str | None) -> None:
     """Run every out-of-date stage; raise with one sentence when a stage failed (the others finish first)."""
-    import ray
+    try:
+        import ray
+    except ImportError as exc:
+        raise XstiltsError("xstilts fanout needs Ray: pip install -e '.[cluster]'.") from exc
 
     fan = load_params(root / "params.yaml").fanout
     uri = tracking_uri()
@@ -53,10 +56,11 @@ def fanout(root: Path, address: str | None, origin: str | None, remote: str | No
             "Cluster) and set MLFLOW_TRACKING_URI=http://<host>:<port>."
         )
     _check_tuning(root, fan)
-    configure(DATA_EXPERIMENT)  # made once here, not by several nodes at the same moment
-    configure(EXPERIMENT)
     commit = _committed(root)
     remote = remote or _default_remote(root)
+    _answers(uri)
+    configure(DATA_EXPERIMENT)  # made once here, not by several nodes at the same moment
+    configure(EXPERIMENT)
     stages = graph.load(root)
     pending = graph.out_of_date(root, stages)
     rows = {n: Row(n, "cluster" if stages[n].remote else "here") for n in _ordered(stages, pending)}
@@ -107,6 +111,9 @@ class _Run:
     def loop(self) -> None:
         import ray
 
+        for name in self.pending:  # runs an earlier coordinator left RUNNING when it died (its tasks died with it)
+            if self.stages[name].remote:
+                _end_runs(f"%/{name}/%", "FAILED", "the fanout coordinator that started it died", like=True)
         while True:
             for name in self._ready():
                 self._start(name)
@@ -282,14 +289,15 @@ class _RunCache:
             return bool(_can_hash(stage) and repo.stage_cache._load(stage))
 
 
-def _end_runs(attempt: str, status: str, reason: str) -> None:
-    """End the runs an attempt left RUNNING (its node died, or it was cancelled) with ``status`` and the reason."""
+def _end_runs(attempt: str, status: str, reason: str, like: bool = False) -> None:
+    """End the runs an attempt left RUNNING (its node died, or it was cancelled) with ``status`` and the reason
+    (``like``: ``attempt`` is a SQL LIKE pattern)."""
     from mlflow import MlflowClient
 
     client = MlflowClient()
     ids = [e.experiment_id for e in client.search_experiments()]
-    query = f"tags.{Tag.ATTEMPT} = '{attempt}' and attributes.status = 'RUNNING'"
-    for found in client.search_runs(ids, filter_string=query):
+    query = f"tags.{Tag.ATTEMPT} {'LIKE' if like else '='} '{attempt}' and attributes.status = 'RUNNING'"
+    for found in client.search_runs(ids, filter_string=query, max_results=5000):
         client.set_tag(found.info.run_id, Tag.FAILURE, reason)
         client.set_terminated(found.info.run_id, status=status)
 
@@ -342,6 +350,20 @@ def _default_remote(root: Path) -> str:
         if not name:
             raise XstiltsError("xstilts fanout needs a DVC remote every node reaches: `dvc remote add -d` one.")
         return repo.config["remote"][name]["url"]
+
+
+def _answers(uri: str) -> None:
+    """An MLflow server that does not answer stops here, in one sentence (MLflow itself retries for minutes)."""
+    import urllib.request
+
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=10):
+            pass
+    except OSError as exc:
+        said = f"The MLflow server {uri} does not answer ({exc}); start it, or fix MLFLOW_TRACKING_URI."
+        raise XstiltsError(said) from exc
 
 
 def _check_tuning(root: Path, fan: FanoutParams) -> None:
