@@ -332,12 +332,12 @@ def _committed(root: Path) -> str:
         proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise XstiltsError(f"xstilts fanout needs a git checkout (the nodes clone it): {proc.stderr.strip()}")
-        return proc.stdout.strip()
+        return proc.stdout.rstrip()
 
     commit = git("rev-parse", "HEAD")
-    dirty = git("status", "--porcelain", "--", *COMMITTED)
+    dirty = git("status", "--porcelain", "-z", "--", *COMMITTED)
     if dirty:
-        names = ", ".join(line[3:] for line in dirty.splitlines()[:5])
+        names = ", ".join(entry[3:] for entry in dirty.split("\0")[:5] if entry)
         raise XstiltsError(f"Commit {names} first: the nodes check out commit {commit[:10]}, not this workspace.")
     return commit
 
