@@ -19,14 +19,14 @@ def watch_parent(period: float = 1.0) -> None:
     pid = int(value)
 
     def watch() -> None:
-        while _alive(pid):
+        while alive(pid):
             time.sleep(period)
         os._exit(137)
 
     threading.Thread(target=watch, name="xstilts-lifeline", daemon=True).start()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """Whether ``pid`` runs: a killed process nobody reaped (a zombie, as under a container's PID 1) does not."""
     try:
         with open(f"/proc/{pid}/stat") as f:

@@ -25,6 +25,7 @@ import optuna
 from optuna.trial import TrialState
 
 from xstilts.errors import XstiltsError
+from xstilts.lifeline import alive
 from xstilts.params import Params, TuneParams
 from xstilts.paths import repo_root
 from xstilts.progress import progress
@@ -177,16 +178,6 @@ def _advisory_lock(url: str, study_name: str) -> Iterator[None]:
         engine.dispose()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -197,7 +188,7 @@ def fail_orphans(study: optuna.Study) -> list[int]:
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         their_host, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).partition(":")
-        if their_host != host or not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+        if their_host != host or not pid.isdigit() or int(pid) == os.getpid() or alive(int(pid)):
             continue
         reason = f"its worker (pid {pid}) died mid-trial; not counted"
         study._storage.set_trial_user_attr(trial._trial_id, REASON_ATTR, reason)
