@@ -23,11 +23,14 @@ $(STAMP): pyproject.toml xstilts-venv-path.pth
 	touch $(STAMP)
 
 # `make run PROFILE=full` switches params.yaml to profiles/full.yaml first (see `xstilts profile`).
+# `make run CLUSTER=ray://head:10001` runs the stages over a Ray cluster with `xstilts fanout` (README, Cluster).
+REPRO = $(if $(CLUSTER),$(BIN)/xstilts fanout --address $(CLUSTER),$(BIN)/dvc repro)
+
 run: setup
 	@if [ -n "$(PROFILE)" ]; then $(BIN)/xstilts profile $(PROFILE); fi
 	@$(BIN)/xstilts pipeline   # dvc.yaml from params.yaml (a no-op when nothing in params.yaml changed)
 	@start=$$(date +%s); export XSTILTS_RUN_STARTED=$$start; \
-	$(BIN)/dvc repro && \
+	$(REPRO) && \
 	$(BIN)/xstilts summary && \
 	$(BIN)/xstilts champions && \
 	echo "dvc status: $$($(BIN)/dvc status -q && echo clean || echo CHANGED)" && \

@@ -23,7 +23,7 @@ def _set_params(root, section, key, value):
     if key is None:
         params[section] = value
     else:
-        params[section][key] = value
+        params.setdefault(section, {})[key] = value
     (root / "params.yaml").write_text(yaml.safe_dump(params))
 
 
@@ -76,6 +76,7 @@ def test_corrupt_model_folder(project, tiny_encoder_dir):
         ("intermediate", "unknown_setting", 1, "intermediate.unknown_setting"),
         ("target", "precision", "fp8", "target.precision"),
         ("intermediate", "bf16", True, "intermediate: bf16 was replaced by precision: auto"),
+        ("fanout", "gpus", 2.5, "fanout: gpus above 1 must be a whole number"),
     ],
 )
 def test_malformed_params(project, section, key, value, message):

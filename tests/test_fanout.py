@@ -104,12 +104,23 @@ def cluster():
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     from ray.cluster_utils import Cluster
 
-    found = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    client_port = _free_port()  # Ray Client on the head: a coordinator whose driver lives there (test (b))
+    head = {"num_cpus": 0, "include_dashboard": False, "ray_client_server_port": client_port}
+    found = Cluster(initialize_head=True, head_node_args=head)
     for _ in range(2):
         found.add_node(num_cpus=1, num_gpus=1)
     found.wait_for_nodes()
+    found.client_address = f"ray://127.0.0.1:{client_port}"
     yield found
     found.shutdown()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -162,6 +173,43 @@ def test_fanout_gives_the_serial_pipelines_lock(template, serial, cluster, servi
     assert nodes <= {n.node_id for n in cluster.list_all_nodes()} and len(nodes) == 2  # both worker nodes worked
     # run again: nothing is out of date, nothing goes to the cluster
     assert "Nothing to run" in _run(root, env, sys.executable, "-m", "xstilts", "fanout", "--dry-run").stdout
+
+
+def test_a_stage_whose_node_is_lost_runs_again_on_another(template, serial, cluster, services, tmp_path):
+    """(b) The node training the intermediate model is removed mid-run: the stage runs again on the other node, its
+    first MLflow run ends FAILED with the reason, and the results equal the serial run's.
+
+    The coordinator connects through Ray Client (``ray://``), so its driver lives on the head: on one host every node
+    has the address 127.0.0.1, and a driver connected by GCS address may attach to the raylet of the node removed."""
+    import time
+
+    from mlflow import MlflowClient
+
+    tracking, _ = services
+    root = _clone(template, tmp_path / "repo")
+    env = _environment(tracking)
+    command = [sys.executable, "-m", "xstilts", "fanout", "--address", cluster.client_address]
+    coordinator = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    client, lost = MlflowClient(tracking), None
+    while lost is None and coordinator.poll() is None:  # the intermediate run, RUNNING on a node
+        ids = [e.experiment_id for e in client.search_experiments()]
+        query = "tags.phase = 'intermediate' and attributes.status = 'RUNNING'"
+        found = [r for r in client.search_runs(ids, query) if r.data.tags.get("fanout_node")] if ids else []
+        lost = found[0] if found else time.sleep(0.2)
+    assert lost is not None, coordinator.communicate()[0].decode()[-4000:]
+    (node,) = [n for n in cluster.list_all_nodes() if n.node_id == lost.data.tags["fanout_node"]]
+    cluster.remove_node(node)
+    cluster.add_node(num_cpus=1, num_gpus=1)  # the next tests find two worker nodes again
+    out = coordinator.communicate(timeout=900)[0].decode()
+    assert coordinator.returncode == 0, out[-4000:]
+    assert "intermediate-sst2: retried" in out and "intermediate-sst2: done" in out
+    first = client.get_run(lost.info.run_id)
+    assert first.info.status == "FAILED" and "lost" in first.data.tags["failure_reason"], first.data.tags
+    again = [r for r in _runs(tracking) if r.data.tags.get("phase") == "intermediate" and r.info.status == "FINISHED"]
+    assert len(again) == 1 and again[0].data.tags["fanout_node"] != node.node_id
+    assert _lock(root) == _lock(serial)
+    for name in ("metrics/target/pos_tr-sst2.json", "metrics/intermediate/sst2.json"):
+        assert (root / name).read_bytes() == (serial / name).read_bytes(), name
 
 
 def test_a_restarted_coordinator_trains_nothing_twice(template, cluster, services, tmp_path):

@@ -60,3 +60,28 @@ def test_only_xstilts_commands_run_in_process(tmp_path, store):
     with pytest.raises(ExecutionException, match="--backend local"):
         backend.run(str(tmp_path), "main", {}, None, {}, mlflow.get_tracking_uri(), "0")
     assert _runs() == []  # refused before a run was created
+
+
+def test_a_training_entry_point_runs_under_accelerate_launch_when_asked(project, monkeypatch):
+    """``XSTILTS_PROCESSES=2`` (what `xstilts fanout` sets for ``fanout.gpus: 2``): DDP, gloo on the CPU here."""
+    shutil.copy(REPO / "MLproject", project / "MLproject")
+    monkeypatch.setenv(project_backend.PROCESSES_ENV, "2")
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
+    assert main(["run", "intermediate", "-P", "task=vitaminc"]) == 0
+    (run,) = _runs()  # the launched processes' main process logged into the run the backend created
+    assert run.info.status == "FINISHED" and run.data.tags["processes"] == "2"
+    assert (project / "metrics/intermediate/vitaminc.json").exists() and run.data.params["task"] == "vitaminc"
+
+
+@pytest.mark.parametrize(
+    ("entry", "value", "expected"), [("intermediate", "4", 4), ("tune", "4", 1), ("target", "1", 1)]
+)
+def test_only_training_entry_points_take_several_processes(monkeypatch, entry, value, expected):
+    monkeypatch.setenv(project_backend.PROCESSES_ENV, value)
+    assert project_backend.launched_processes(entry) == expected
+
+
+def test_a_bad_process_count_is_one_sentence(monkeypatch):
+    monkeypatch.setenv(project_backend.PROCESSES_ENV, "two")
+    with pytest.raises(ExecutionException, match="XSTILTS_PROCESSES must be a whole number of processes"):
+        project_backend.launched_processes("target")

@@ -158,10 +158,17 @@ class FanoutParams(_Strict):
     """What ``xstilts fanout`` asks of a Ray cluster for each training, tuning or retrieval stage."""
 
     cpus: float = Field(default=1, ge=0)  # per stage (Ray's num_cpus)
-    gpus: float = Field(default=0, ge=0)  # per stage (Ray's num_gpus: it sets CUDA_VISIBLE_DEVICES)
+    gpus: float = Field(default=0, ge=0)  # per stage (Ray's num_gpus); 2 or more: training runs DDP, one per GPU
     retries: int = Field(default=2, ge=0)  # a stage whose node or worker was lost runs again, at most this often
     tune_workers: int = Field(default=1, ge=1)  # tasks per tune stage on one study (more than 1: tune.storage RDB)
     checkpoints: str | None = None  # a folder every node shares: a retried stage resumes from its checkpoint
+
+    @model_validator(mode="after")
+    def _whole_gpus(self) -> Self:
+        """A fraction of one GPU is Ray's to share; several GPUs are several DDP processes, so a whole number."""
+        if self.gpus > 1 and self.gpus != int(self.gpus):
+            raise ValueError(f"gpus above 1 must be a whole number (one DDP process per GPU), not {self.gpus}")
+        return self
 
 
 class StudyParams(_Strict):

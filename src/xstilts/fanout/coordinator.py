@@ -21,6 +21,7 @@ from xstilts.fanout import graph
 from xstilts.fanout.view import Row, View, summary
 from xstilts.fanout.worker import Result, StageFailed, Task
 from xstilts.params import FanoutParams, load_params
+from xstilts.pipeline.project_backend import PROCESSES_ENV
 from xstilts.tracking import DATA_EXPERIMENT, EXPERIMENT, Tag, configure, local_store, tracking_uri
 from xstilts.tuning.study import WAIT_ENV
 
@@ -105,7 +106,12 @@ class _Run:
         self.remote_fn = ray.remote(_on_node(run_task)).options(
             num_cpus=fan.cpus, num_gpus=fan.gpus, max_retries=0, retry_exceptions=False
         )
-        self.board = ray.remote(num_cpus=0)(_Board).remote()
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+        self.board = (  # on the driver's node where it can be; a lost node's board starts again (empty) elsewhere
+            ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(_Board).options(scheduling_strategy=here)
+        ).remote()
         self.cached = _RunCache(root)
 
     def loop(self) -> None:
@@ -166,6 +172,8 @@ class _Run:
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
         if not helper and self.fan.tune_workers > 1 and graph.entry_of(self.stages[name].cmd) == "tune":
             env[WAIT_ENV] = "1"  # it writes tuning/<spec>.yaml: once the helpers' trials are done
+        if self.fan.gpus >= 2:
+            env[PROCESSES_ENV] = str(int(self.fan.gpus))  # one DDP process per GPU (`accelerate launch`)
         if self.fan.cpus >= 1:
             env["OMP_NUM_THREADS"] = str(int(self.fan.cpus))  # torch uses the task's CPUs, not the whole node's
         task = Task(
@@ -215,7 +223,10 @@ class _Run:
     def _show_nodes(self) -> None:
         import ray
 
-        started = ray.get(self.board.snapshot.remote())
+        try:
+            started = ray.get(self.board.snapshot.remote(), timeout=30)
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            started = {}  # the board is starting again on another node: where the stages run is shown next time
         for name, attempt, helper in self.inflight.values():
             row = self.rows[name]
             if not helper and attempt in started and row.node != started[attempt][0]:

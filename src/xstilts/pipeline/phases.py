@@ -191,7 +191,7 @@ def _train(plan: RunPlan, main: bool) -> dict[str, float]:
     precision = resolve_precision(cfg.precision, process_state().device)  # what `auto` is on this machine
     if main:
         tags = {Tag.INTERMEDIATE: plan.intermediate, **({Tag.STUDY: plan.study} if plan.study else {})}
-        tags.update(precision.tags())
+        tags.update(precision.tags(), processes=str(process_state().num_processes))  # DDP processes of the run
         log_settings(params, cfg.model_dump(exclude={"tasks", "inits", "groups"}), tags)
         log_prepared_inputs(prepared_inputs(training_reads(plan.tasks)))
         checkpoint.write_run_id(plan.checkpoint_dir, mlflow.active_run().info.run_id)

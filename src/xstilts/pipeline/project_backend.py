@@ -8,12 +8,18 @@ and opens the tracking store again before it can start (about 3 s a stage, measu
 calls :func:`xstilts.cli.main` with the command's arguments. It is registered as the ``xstilts`` backend of
 the ``mlflow.project_backend`` entry-point group, so ``mlflow run . -e target -P task=multiemo --backend
 xstilts`` uses it too; DVC's stages use it through ``xstilts run``. It always runs synchronously.
+
+With ``XSTILTS_PROCESSES=N`` (N > 1; ``xstilts fanout`` sets it to a stage's ``fanout.gpus``), a training entry
+point runs instead under ``accelerate launch --multi_gpu --num_processes N`` (DDP), into the same run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
+import subprocess
+import sys
 import traceback
 from collections.abc import Mapping
 from importlib.metadata import entry_points
@@ -39,6 +45,8 @@ from xstilts.tracking import temporary_environ
 NAME = "xstilts"
 ENTRY_POINT_GROUP = "mlflow.project_backend"
 COMMAND_PREFIX = ("python", "-m", "xstilts")
+PROCESSES_ENV = "XSTILTS_PROCESSES"
+DDP_ENTRIES = frozenset({"intermediate", "target"})  # the entry points whose training loop runs under DDP
 
 
 def is_registered() -> bool:
@@ -93,7 +101,9 @@ class InProcessBackend(AbstractBackend):
         run_id = run.info.run_id
         MlflowClient().set_tag(run_id, MLFLOW_PROJECT_ENV, "local")
         with temporary_environ(get_run_env_vars(run_id, experiment_id)), contextlib.chdir(work_dir):
-            ok = _call(argv[len(COMMAND_PREFIX) :])
+            processes = launched_processes(entry_point)
+            args = argv[len(COMMAND_PREFIX) :]
+            ok = _launch(args, processes) if processes > 1 else _call(args)
         return FinishedRun(run_id, ok)
 
 
@@ -108,3 +118,20 @@ def _call(args: list[str]) -> bool:
     except Exception:
         traceback.print_exc()  # as the entry point's own process would have, before exiting non-zero
         return False
+
+
+def launched_processes(entry_point: str) -> int:
+    """How many DDP processes ``entry_point`` runs on: ``XSTILTS_PROCESSES`` for a training entry point, else 1."""
+    if entry_point not in DDP_ENTRIES:
+        return 1
+    value = os.environ.get(PROCESSES_ENV, "1")
+    if not value.isdigit() or int(value) < 1:
+        raise ExecutionException(f"{PROCESSES_ENV} must be a whole number of processes (1 or more), not {value!r}.")
+    return int(value)
+
+
+def _launch(args: list[str], processes: int) -> bool:
+    """``accelerate launch`` of ``xstilts <args>`` on ``processes`` processes (one per GPU; gloo on CPUs when
+    ``ACCELERATE_USE_CPU`` is set); its main process logs into the run this backend created."""
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes)]
+    return subprocess.run([*launch, "-m", "xstilts", *args], check=False).returncode == 0
