@@ -138,38 +138,9 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    """Run an MLproject entry point through MLflow Projects, as ``mlflow run . -e ... --backend xstilts``.
+    from xstilts.pipeline.mlflow_run import run_entry_point
 
-    Synchronously, with the project's own backend (:mod:`xstilts.pipeline.project_backend`): MLflow validates
-    the parameters and creates the run, and the entry point's command runs in this process rather than in a
-    second Python process that would import MLflow and open the store again.
-    """
-    import mlflow.projects
-    from mlflow.exceptions import ExecutionException
-
-    from xstilts.paths import repo_root
-    from xstilts.pipeline import project_backend
-    from xstilts.tracking import EXPERIMENT, configure
-
-    if not project_backend.is_registered():
-        raise XstiltsError(
-            f"MLflow cannot find the {project_backend.NAME!r} project backend: reinstall the package "
-            "(`pip install -e .`, or `make setup`) so that its entry points are registered."
-        )
-    configure()
-    parameters = dict(p.split("=", 1) for p in args.param)
-    try:
-        mlflow.projects.run(
-            str(repo_root()),
-            entry_point=args.entry_point,
-            parameters=parameters,
-            backend=project_backend.NAME,
-            env_manager="local",
-            experiment_name=EXPERIMENT,
-            synchronous=True,
-        )
-    except ExecutionException as exc:
-        raise XstiltsError(f"MLflow {exc} ({args.entry_point} {parameters}); see its log above.") from exc
+    run_entry_point(args.entry_point, dict(p.split("=", 1) for p in args.param))
 
 
 def _verify(args: argparse.Namespace) -> None:
