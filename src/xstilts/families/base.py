@@ -239,6 +239,9 @@ class FamilySpec:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "family" in vars(cls):  # a concrete family, not a shared base such as retrieval's
+            if cls.family in _SPECS:
+                raise ValueError(f"family {cls.family.value!r} has two specs: {type(_SPECS[cls.family]).__name__}, "
+                                 f"{cls.__name__}")  # fmt: skip
             _SPECS[cls.family] = cls()
 
     @property
