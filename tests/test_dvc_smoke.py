@@ -15,9 +15,8 @@ import pytest
 import yaml
 from nbclient import NotebookClient
 
-from xstilts.data.sources import PACKAGES, fetch
+from project import place_packages
 from xstilts.encoder.weights import EMBEDDINGS_FILE
-from xstilts.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_DATA = {
@@ -42,17 +41,6 @@ def _copy_repo(dest: Path) -> None:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, dest / name)
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-
-
-def _packages(dest: Path) -> None:
-    """Place the packages of the tiny profile's tasks (from the main checkout when it has them) so `fetch` only
-    checks their sha256."""
-    tasks = [get_task(name, source="offline") for name in TINY_DATA]
-    for key in sorted({key for task in tasks for key in task.packages}):
-        name = PACKAGES[key].filename
-        fetch(key, REPO / "data" / "raw" / "packages")
-        (dest / "data" / "raw" / "packages").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / "data" / "raw" / "packages" / name, dest / "data" / "raw" / "packages" / name)
 
 
 def _ran(output: str) -> set[str]:
@@ -95,7 +83,7 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     root = tmp_path / "repo"
     root.mkdir()
     _copy_repo(root)
-    _packages(root)
+    place_packages(root, list(TINY_DATA))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["model"]["name"] = str(tiny_encoder_dir)
     params["data"].update(TINY_DATA, tasks=list(TINY_DATA))

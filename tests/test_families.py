@@ -408,3 +408,14 @@ def test_train_from_must_share_the_family(project, tiny_encoder_dir, monkeypatch
     monkeypatch.setattr(pipeline_training, "get_task", lambda name, source="offline": source_task)
     with pytest.raises(XstiltsError, match="same family"):
         _run(task, project, tiny_encoder_dir)
+
+
+def test_a_family_has_one_spec():
+    from xstilts.families.base import FamilySpec, spec
+
+    with pytest.raises(ValueError, match="family 'tagging' has two specs: Tagging, Other"):
+
+        class Other(FamilySpec):
+            family = Family.TAGGING
+
+    assert type(spec("tagging")).__name__ == "Tagging"

@@ -10,7 +10,7 @@ import pytest
 from mlflow.exceptions import ExecutionException
 
 from xstilts.cli import main
-from xstilts.pipeline import project_backend
+from xstilts.pipeline import mlflow_run, project_backend
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,7 @@ def _runs() -> list:
 def test_the_backend_is_registered_with_mlflow():
     from mlflow.projects.backend import loader
 
-    assert project_backend.is_registered()
+    assert mlflow_run.is_registered()
     assert isinstance(loader.load_backend(project_backend.NAME), project_backend.InProcessBackend)
 
 

@@ -12,6 +12,13 @@ from xstilts.errors import XstiltsError
 from xstilts.progress import quiet_library_bars
 
 STAGE_COMMANDS = {"code", "fetch", "extract", "encoder", "prepare", "validate", "run"}  # what dvc.yaml's stages call
+GROUPS = {  # `xstilts --help` lists the commands in these groups, in this order: as a user meets them
+    "run the pipeline": ("profile", "pipeline", "run", "fanout"),
+    "one phase": ("tune", "intermediate", "target", "retrieve", "promote"),
+    "inspect results": ("summary", "champions", "report", "submission"),
+    "data": ("fetch", "extract", "encoder", "prepare", "validate"),
+    "maintenance": ("code", "verify"),
+}
 
 
 def _fetch(args: argparse.Namespace) -> None:
@@ -138,38 +145,9 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    """Run an MLproject entry point through MLflow Projects, as ``mlflow run . -e ... --backend xstilts``.
+    from xstilts.pipeline.mlflow_run import run_entry_point
 
-    Synchronously, with the project's own backend (:mod:`xstilts.pipeline.project_backend`): MLflow validates
-    the parameters and creates the run, and the entry point's command runs in this process rather than in a
-    second Python process that would import MLflow and open the store again.
-    """
-    import mlflow.projects
-    from mlflow.exceptions import ExecutionException
-
-    from xstilts.paths import repo_root
-    from xstilts.pipeline import project_backend
-    from xstilts.tracking import EXPERIMENT, configure
-
-    if not project_backend.is_registered():
-        raise XstiltsError(
-            f"MLflow cannot find the {project_backend.NAME!r} project backend: reinstall the package "
-            "(`pip install -e .`, or `make setup`) so that its entry points are registered."
-        )
-    configure()
-    parameters = dict(p.split("=", 1) for p in args.param)
-    try:
-        mlflow.projects.run(
-            str(repo_root()),
-            entry_point=args.entry_point,
-            parameters=parameters,
-            backend=project_backend.NAME,
-            env_manager="local",
-            experiment_name=EXPERIMENT,
-            synchronous=True,
-        )
-    except ExecutionException as exc:
-        raise XstiltsError(f"MLflow {exc} ({args.entry_point} {parameters}); see its log above.") from exc
+    run_entry_point(args.entry_point, dict(p.split("=", 1) for p in args.param))
 
 
 def _verify(args: argparse.Namespace) -> None:
@@ -193,13 +171,32 @@ def _show(metrics: dict[str, float]) -> None:
         print(f"{key:40s} {metrics[key]:.4f}")
 
 
+def command_list(helps: dict[str, str]) -> str:
+    """The commands by :data:`GROUPS`, one line each (``xstilts --help``'s epilog)."""
+    width = max(map(len, helps)) + 2
+    lines = ["commands (`xstilts <command> --help` for its options):"]
+    for group, names in GROUPS.items():
+        lines += ["", f"  {group}:", *(f"    {name:{width}}{helps[name]}" for name in names)]
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xstilts", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="xstilts",
+        usage="xstilts <command> [options]",
+        description="The study's pipeline, one command a step (dvc.yaml's stages and MLproject's entry points call\n"
+        "them); `make run` runs the whole pipeline with `dvc repro`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="<command>", help=argparse.SUPPRESS, prog="xstilts"
+    )
+    helps: dict[str, str] = {}
 
     def add(name: str, func: Callable, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
+        helps[name] = help_text
         return p
 
     seeds: list[argparse.ArgumentParser] = []  # the training and retrieval commands: they take --seed
@@ -241,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="submission.zip")
     p.add_argument("--benchmark", default="xtreme-r", choices=["xtreme-r", "xtreme"])
     p.add_argument("--allow-missing", action="store_true", help="zip what is there; list the missing tasks/languages")
-    add("report", _report, "the study: did phase 2 learn, every init compared, a verdict per target, reports/study.*")
+    add("report", _report, "the study: did phase 2 learn, every init compared, a verdict per target")
     add("verify", _verify, "re-hash DVC's tracked files and cache objects against dvc.lock").add_argument(
         "--jobs", type=int, default=None, help="files hashed at once (default: the CPU count)"
     )
@@ -254,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("run", _run, "run an MLproject entry point via MLflow (local env)")
     p.add_argument("entry_point")
     p.add_argument("-P", dest="param", action="append", default=[], metavar="KEY=VALUE")
+    parser.epilog = command_list(helps)
     return parser
 
 

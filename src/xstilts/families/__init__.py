@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from xstilts.errors import XstiltsError
-from xstilts.families.base import Evaluation, Family, FamilySpec
-from xstilts.families.classification import Classification
-from xstilts.families.extractive_qa import ExtractiveQA
-from xstilts.families.multiple_choice import MultipleChoice
-from xstilts.families.retrieval import Bitext, Mining, Ranking
-from xstilts.families.tagging import Tagging
+from xstilts.families import classification, extractive_qa, multiple_choice, retrieval, tagging  # noqa: F401
+from xstilts.families.base import Evaluation, Family, FamilySpec, spec
 
-FAMILIES: dict[Family, FamilySpec] = {
-    s.family: s for s in (Classification(), MultipleChoice(), ExtractiveQA(), Tagging(), Bitext(), Mining(), Ranking())
-}
+# each module above registers its families' specs as it defines them (FamilySpec.__init_subclass__)
+FAMILIES: dict[Family, FamilySpec] = {f: spec(f) for f in Family}
 SCHEMAS = {family: s.schema for family, s in FAMILIES.items()}
 TRAINABLE = tuple(f.value for f, s in FAMILIES.items() if s.trainable)
-
-
-def spec(family: str | Family) -> FamilySpec:
-    """The spec of ``family`` (a :class:`Family` or its name)."""
-    try:
-        return FAMILIES[Family(family)]
-    except ValueError as exc:
-        raise XstiltsError(f"Unknown task family {family!r}; families are {', '.join(FAMILIES)}.") from exc
 
 
 __all__ = ["FAMILIES", "SCHEMAS", "TRAINABLE", "Evaluation", "Family", "FamilySpec", "spec"]

@@ -141,8 +141,6 @@ class Evaluation:
         return cls(family=family.value, labels=labels, **keys, **fields)
 
     def score(self, mask: np.ndarray | None = None) -> dict[str, float]:
-        from xstilts.families import spec
-
         mask = np.ones(len(self.ids), dtype=bool) if mask is None else np.asarray(mask)
         return spec(self.family).score(self, np.flatnonzero(mask))
 
@@ -153,8 +151,6 @@ class Evaluation:
         """One row per example: gold, prediction, confidence, and the main metric's ``score`` / ``weight`` (the
         metric over any rows is ``sum(score) / sum(weight)``, what :mod:`xstilts.study` resamples)."""
         import pandas as pd
-
-        from xstilts.families import spec
 
         family = spec(self.family)
         score, weight = family.parts(self, family.main_metric(self.labels))
@@ -216,6 +212,18 @@ def per_language_metrics(
 # -------------------------------------------------------------------------------------------- spec
 
 
+_SPECS: dict[Family, FamilySpec] = {}  # one instance per concrete family, registered as its class is defined
+
+
+def spec(family: str | Family) -> FamilySpec:
+    """The spec of ``family`` (a :class:`Family` or its name). Importing this module runs :mod:`xstilts.families`
+    first, which imports every family module, so every spec is registered before anything asks."""
+    try:
+        return _SPECS[Family(family)]
+    except (ValueError, KeyError) as exc:
+        raise XstiltsError(f"Unknown task family {family!r}; families are {', '.join(_SPECS)}.") from exc
+
+
 class FamilySpec:
     """Everything one family needs, declared once; subclasses override what differs (see the module docstring)."""
 
@@ -227,6 +235,14 @@ class FamilySpec:
     windowed: ClassVar[bool] = False  # long inputs become overlapping windows (``stride``), saved as doc_stride
     counts: ClassVar[tuple[str, str]] = ("", "")  # data card: title and first column of the label table
     per_token: ClassVar[bool] = False  # the head scores every token (tagging, QA), not the mean-pooled sequence
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "family" in vars(cls):  # a concrete family, not a shared base such as retrieval's
+            if cls.family in _SPECS:
+                raise ValueError(f"family {cls.family.value!r} has two specs: {type(_SPECS[cls.family]).__name__}, "
+                                 f"{cls.__name__}")  # fmt: skip
+            _SPECS[cls.family] = cls()
 
     @property
     def schema(self) -> pa.Schema:

@@ -21,7 +21,7 @@ from xstilts.fanout import graph
 from xstilts.fanout.view import Row, View, summary
 from xstilts.fanout.worker import Result, StageFailed, Task
 from xstilts.params import FanoutParams, load_params
-from xstilts.pipeline.project_backend import PROCESSES_ENV
+from xstilts.pipeline.mlflow_run import PROCESSES_ENV
 from xstilts.tracking import DATA_EXPERIMENT, EXPERIMENT, Tag, configure, local_store, tracking_uri
 from xstilts.tuning.study import WAIT_ENV
 

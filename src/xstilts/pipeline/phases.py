@@ -13,7 +13,6 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,9 @@ from xstilts.encoder.loading import load_encoder, resolve_model
 from xstilts.errors import XstiltsError
 from xstilts.lineage import EVALUATION, TRAINING, log_prepared_inputs, prepared_inputs
 from xstilts.logged_models import record_trained_model
-from xstilts.params import Params, TrainParams, load_params
-from xstilts.paths import curve_path, metrics_dir, models_dir, prepared_dir, repo_root
+from xstilts.params import Params, load_params
+from xstilts.paths import prepared_dir, repo_root
+from xstilts.pipeline.run_plan import RunPlan
 from xstilts.pipeline.runs import NO_INIT, intermediate_tasks, resolve_init, seeded
 from xstilts.pipeline.training import train_and_evaluate_tasks, training_source
 from xstilts.tasks import Role, Task, get_task
@@ -85,40 +85,6 @@ def _run_context(
         return
     with temporary_environ({"MLFLOW_RUN_ID": run_id} if run_id else {}), phase_run(phase, run_params, tags, name):
         yield
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """Everything a training run decides before it starts, computed once: what it trains, from which encoder,
-    with which settings (``per_task`` applied to the output folder's name), and where everything goes."""
-
-    phase: str
-    role: Role
-    init: str
-    tasks: list[Task]
-    out_name: str  # the folder name: a task, a group, a+b+c, or <target>-<init>
-    encoder: str  # what load_encoder reads: the pretrained model's name or an intermediate model's encoder/
-    intermediate: str  # the Tag.INTERMEDIATE value: the tasks the encoder was trained on, "none" for none
-    cfg: TrainParams
-    params: Params
-    checkpoint_dir: Path
-    study: str | None = None  # the Optuna study whose lr and epochs cfg holds (tune.tasks)
-
-    @property
-    def model_dir(self) -> Path:
-        return models_dir() / self.phase / self.out_name
-
-    @property
-    def predictions_csv(self) -> Path:
-        return repo_root() / "predictions" / self.phase / f"{self.out_name}.csv"
-
-    @property
-    def metrics_json(self) -> Path:
-        return metrics_dir() / self.phase / f"{self.out_name}.json"
-
-    @property
-    def curve_json(self) -> Path:
-        return curve_path(self.phase, self.out_name)
 
 
 def plan_run(

@@ -7,7 +7,8 @@ and opens the tracking store again before it can start (about 3 s a stage, measu
 ``MLFLOW_RUN_ID``, ``MLFLOW_TRACKING_URI`` and ``MLFLOW_EXPERIMENT_ID``, works in the project folder) and then
 calls :func:`xstilts.cli.main` with the command's arguments. It is registered as the ``xstilts`` backend of
 the ``mlflow.project_backend`` entry-point group, so ``mlflow run . -e target -P task=multiemo --backend
-xstilts`` uses it too; DVC's stages use it through ``xstilts run``. It always runs synchronously.
+xstilts`` uses it too; DVC's stages use it through ``xstilts run`` (:mod:`xstilts.pipeline.mlflow_run`). It
+always runs synchronously. It sits above the CLI: nothing in the CLI imports it.
 
 With ``XSTILTS_PROCESSES=N`` (N > 1; ``xstilts fanout`` sets it to a stage's ``fanout.gpus``), a training entry
 point runs instead under ``accelerate launch --multi_gpu --num_processes N`` (DDP), into the same run.
@@ -22,7 +23,6 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Mapping
-from importlib.metadata import entry_points
 from typing import Any
 
 from mlflow.entities import RunStatus
@@ -40,18 +40,12 @@ from mlflow.projects.utils import (
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PROJECT_ENV
 
+from xstilts.cli import main
+from xstilts.pipeline.mlflow_run import NAME, PROCESSES_ENV
 from xstilts.tracking import temporary_environ
 
-NAME = "xstilts"
-ENTRY_POINT_GROUP = "mlflow.project_backend"
 COMMAND_PREFIX = ("python", "-m", "xstilts")
-PROCESSES_ENV = "XSTILTS_PROCESSES"
 DDP_ENTRIES = frozenset({"intermediate", "target"})  # the entry points whose training loop runs under DDP
-
-
-def is_registered() -> bool:
-    """Whether MLflow can find this backend (the package's entry points are installed)."""
-    return any(e.name == NAME for e in entry_points(group=ENTRY_POINT_GROUP))
 
 
 class FinishedRun(SubmittedRun):
@@ -109,8 +103,6 @@ class InProcessBackend(AbstractBackend):
 
 def _call(args: list[str]) -> bool:
     """``xstilts <args>`` in this process; True when it succeeded (its own errors are printed by it or here)."""
-    from xstilts.cli import main
-
     try:
         return main(args) == 0
     except SystemExit as exc:  # argparse's usage errors

@@ -18,7 +18,7 @@ from xstilts.paths import prepared_dir, repo_root
 from xstilts.training import checkpoint
 
 if TYPE_CHECKING:
-    from xstilts.pipeline.phases import RunPlan
+    from xstilts.pipeline.run_plan import RunPlan
 
 
 def search_space(tune: TuneParams) -> dict[str, Any]:

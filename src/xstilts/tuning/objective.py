@@ -14,7 +14,7 @@ from xstilts.errors import XstiltsError
 from xstilts.families.extractive_qa import qa_stride
 from xstilts.modeling import HeadSpec, MultiTaskModel
 from xstilts.params import TuneParams
-from xstilts.pipeline.phases import RunPlan
+from xstilts.pipeline.run_plan import RunPlan
 from xstilts.pipeline.training import prepare_task
 from xstilts.training.loop import MultiTaskResult, TaskData, train_tasks
 from xstilts.training.sampling import SamplingConfig

@@ -32,7 +32,7 @@ from xstilts.progress import progress
 from xstilts.tuning.key import study_key
 
 if TYPE_CHECKING:
-    from xstilts.pipeline.phases import RunPlan
+    from xstilts.pipeline.run_plan import RunPlan
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 RETRIES = 2  # times a trial whose worker went silent is retried (RDB storage)

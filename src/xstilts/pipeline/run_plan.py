@@ -1,0 +1,47 @@
+"""What a training run decides before it starts (:class:`RunPlan`), made by :func:`xstilts.pipeline.phases.plan_run`.
+
+Apart from the phases so that what reads a plan (the tuning study's key, its trials) need not import them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from xstilts.params import Params, TrainParams
+from xstilts.paths import curve_path, metrics_dir, models_dir, repo_root
+from xstilts.tasks import Role, Task
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a training run decides before it starts, computed once: what it trains, from which encoder,
+    with which settings (``per_task`` applied to the output folder's name), and where everything goes."""
+
+    phase: str
+    role: Role
+    init: str
+    tasks: list[Task]
+    out_name: str  # the folder name: a task, a group, a+b+c, or <target>-<init>
+    encoder: str  # what load_encoder reads: the pretrained model's name or an intermediate model's encoder/
+    intermediate: str  # the Tag.INTERMEDIATE value: the tasks the encoder was trained on, "none" for none
+    cfg: TrainParams
+    params: Params
+    checkpoint_dir: Path
+    study: str | None = None  # the Optuna study whose lr and epochs cfg holds (tune.tasks)
+
+    @property
+    def model_dir(self) -> Path:
+        return models_dir() / self.phase / self.out_name
+
+    @property
+    def predictions_csv(self) -> Path:
+        return repo_root() / "predictions" / self.phase / f"{self.out_name}.csv"
+
+    @property
+    def metrics_json(self) -> Path:
+        return metrics_dir() / self.phase / f"{self.out_name}.json"
+
+    @property
+    def curve_json(self) -> Path:
+        return curve_path(self.phase, self.out_name)

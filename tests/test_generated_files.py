@@ -1,0 +1,71 @@
+"""`make run` leaves `git status` clean: what the default pipeline writes is either git-ignored or committed
+exactly as it writes it (the default profile's data cards), and it writes no other profile's card."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from project import place_packages
+from xstilts.params import load_params
+from xstilts.pipeline.dvcfile import build_stages
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = load_params(REPO / "profiles" / "default.yaml")
+# DVC refuses a git-ignored dvc.lock (FileIsGitIgnored), and its hashes are the machine's own: the one file the
+# first run adds, for the user to commit with their results
+LOCK = "dvc.lock"
+
+
+def written(params) -> set[str]:
+    """Every path a stage of ``params``'s pipeline writes (its outs, metrics and plots)."""
+    paths = set()
+    for stages in build_stages(params).values():
+        for stage in stages.values():
+            for out in (o for key in ("outs", "metrics", "plots") for o in stage.get(key, [])):
+                paths.add(next(iter(out)) if isinstance(out, dict) else out)
+    return paths
+
+
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+
+
+def _committed(path: str) -> bool:
+    return _git("ls-files", "--error-unmatch", path).returncode == 0
+
+
+def _ignored(path: str) -> bool:
+    return _git("check-ignore", "-q", "--no-index", path).returncode == 0
+
+
+def test_the_default_run_writes_only_ignored_files_and_the_committed_cards():
+    paths = written(DEFAULT)
+    assert {"metrics/champions.json", "data/prepared/sst2", "reports/code/training.json"} <= paths  # the walk works
+    committed = {p for p in paths if _committed(p)}
+    assert committed == {f"data/cards/{task}.md" for task in DEFAULT.data.tasks}
+    assert sorted(p for p in paths - committed if not _ignored(p)) == []
+    assert not _ignored(LOCK) and not _committed(LOCK)
+
+
+def test_the_default_run_rewrites_no_other_profiles_card():
+    cards = set(_git("ls-files", "data/cards").stdout.split())
+    others = {f"data/cards/{t}.md" for t in ("vitaminc", "multiemo", "squadshifts", "parsinlu_rc", "libreoffice_help")}
+    assert others <= cards and not others & written(DEFAULT)
+
+
+@pytest.mark.slow
+def test_the_committed_cards_are_what_the_default_pipeline_writes(tmp_path, monkeypatch, mlflow_store):
+    """The fetch, extract, prepare and validate stages of the default profile, in a temp project."""
+    from xstilts.pipeline.data_stages import run_extract, run_prepare, run_validate
+
+    (tmp_path / "params.yaml").write_text((REPO / "profiles" / "default.yaml").read_text())
+    place_packages(tmp_path, DEFAULT.data.tasks)
+    run_extract()
+    for task in DEFAULT.data.tasks:
+        run_prepare(task)
+        run_validate(task)
+        card = f"data/cards/{task}.md"
+        assert (tmp_path / card).read_text() == (REPO / card).read_text(), f"{card} differs from what the run writes"
