@@ -117,7 +117,7 @@ def paper_project(root: Path, model: Path) -> Path:
     apply_profile("paper", root)
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert params["profile"] == "paper" and params["model"]["name"] == "xlm-roberta-large"
-    params["model"]["name"] = str(model)
+    params["model"].update(name=str(model), revision=None)  # a local folder: no Hub commit
     params["data"]["tasks"] = DATA
     params["intermediate"]["tasks"] = ["mnli"]
     params["tune"]["tasks"] = []  # phase 2 here trains with the profile's lr and epochs (tuning: test_tune.py)
