@@ -6,6 +6,7 @@ JSON-lines fixtures written in the Hub's layouts (:mod:`hub_repos`).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -233,3 +234,59 @@ def test_model_revision_is_checked():
         ModelParams(name="offline:multilingual-e5-small", revision=XLMR_REVISION)
     with pytest.raises(XstiltsError, match=r"but \. is a local one; set model.revision: null\.$"):
         resolve_model(".", XLMR_REVISION)
+
+
+def _nli_rows(n: int, start: int, label: int | None = None) -> list[dict]:
+    """``n`` distinct GLUE-shaped MNLI rows (premise, hypothesis, ClassLabel index, idx)."""
+    people = ("The farmer", "A teacher", "My neighbour", "The pilot", "Her brother", "A student")
+    things = ("the old bridge", "a red kite", "the harbour", "a long letter", "the village school")
+    return [
+        {
+            "premise": f"{people[i % 6]} walked past {things[i % 5]} on day {i}.",
+            "hypothesis": f"{people[i % 6]} {('saw', 'missed', 'built')[i % 3]} {things[i % 5]}.",
+            "label": (i % 3) if label is None else label,
+            "idx": i,
+        }
+        for i in range(start, start + n)
+    ]
+
+
+@pytest.mark.slow
+def test_dvc_repro_of_a_hub_task_reads_the_mirror_offline(tmp_path):
+    """``xstilts profile paper``, ``data.hub_mirror`` set, then ``dvc repro validate-mnli`` with HF_HUB_OFFLINE=1:
+    prepare reads the mirror, and DVC hashes the mirrored repository as the stage's raw data."""
+    from test_dvc_smoke import _copy_repo, _ran
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    _copy_repo(root)
+    features = fixture_splits("nyu-mll/glue", "mnli")["train"][0]
+    sizes = {"train": (24, None), "validation_matched": (8, None), "validation_mismatched": (8, None)}
+    splits = {s: (features, _nli_rows(n, 100 * i, label)) for i, (s, (n, label)) in enumerate(sizes.items())}
+    splits["test_matched"] = (features, _nli_rows(4, 300, -1))  # GLUE's test: no gold label
+    mirror = write_mirror(tmp_path / "mirror", [MNLI], extra={"mnli": splits})
+    env = _env(tmp_path, HF_HUB_OFFLINE="1", MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+
+    def run(*args: str) -> str:
+        proc = subprocess.run(list(args), cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return proc.stdout
+
+    run(sys.executable, "-m", "xstilts", "profile", "paper")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["data"]["hub_mirror"] = str(mirror)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(sys.executable, "-m", "xstilts", "pipeline")
+    glue = str(mirror / "datasets" / "nyu-mll" / "glue")
+    assert glue in yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["prepare-mnli"]["deps"]
+    assert {"prepare-mnli", "validate-mnli"} <= _ran(run("dvc", "repro", "validate-mnli"))
+    lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]["prepare-mnli"]
+    (dep,) = [d for d in lock["deps"] if d["path"] == glue]
+    assert dep["md5"].endswith(".dir") and dep["nfiles"] == 6  # README, 4 Parquet files, .xstilts-revision
+    rows = pq.read_table(root / "data/prepared/mnli/train.parquet").to_pylist()
+    assert len(rows) == 24 and {r["source"] for r in rows} == {"nyu-mll/glue:mnli@bcdcba79d07b"}
+    assert json.loads((root / "reports/validation/mnli.json").read_text())["success"] is True
+    # a changed file in the mirror is a changed dependency: DVC reruns prepare
+    (mirror / "datasets" / "nyu-mll" / "glue" / "README.md").write_text("changed\n", encoding="utf-8")
+    assert "prepare-mnli" in run("dvc", "status", "prepare-mnli")

@@ -220,7 +220,10 @@ def check_against_gold(predictions: Path, gold: Path, results: dict, tmp: Path) 
                 continue
             lines = mine.read_text().splitlines()
             first_gold = wanted.read_text().splitlines()[0]
-            was_right = json.loads(lines[0]) == json.loads(first_gold) if task == "xcopa" else lines[0] == first_gold
+            if task == "xcopa":  # a prediction line also holds the example's id; the gold line only its label
+                was_right = json.loads(lines[0])["label"] == json.loads(first_gold)["label"]
+            else:
+                was_right = lines[0] == first_gold
             if task == "xcopa":
                 flipped = json.dumps({**json.loads(lines[0]), "label": 1 - json.loads(lines[0])["label"]})
             else:
