@@ -192,6 +192,16 @@ def test_offline_hub_commands_fail_with_one_sentence(command, sentence, tmp_path
     assert not (root / "mirror").exists()
 
 
+def test_check_of_a_profile_without_hub_data_says_so(tmp_path, monkeypatch, capsys):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")  # the default profile: registry packages only
+    monkeypatch.setenv("XSTILTS_ROOT", str(tmp_path))
+    assert main(["hub", "check"]) == 2
+    assert capsys.readouterr().err == (
+        "xstilts: error: Profile 'default' reads nothing from the Hugging Face Hub (no hub task in data.tasks, model "
+        "offline:multilingual-e5-small); `xstilts profile paper` switches to the paper's hub setting.\n"
+    )
+
+
 LOAD_AT = """
 import sys
 from xstilts.encoder.loading import load_encoder
@@ -279,7 +289,10 @@ def test_dvc_repro_of_a_hub_task_reads_the_mirror_offline(tmp_path):
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(sys.executable, "-m", "xstilts", "pipeline")
     glue = str(mirror / "datasets" / "nyu-mll" / "glue")
-    assert glue in yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["prepare-mnli"]["deps"]
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    assert glue in stages["prepare-mnli"]["deps"]
+    assert str(mirror / "models" / "xlm-roberta-large") in stages["intermediate-mnli"]["deps"]  # the mirrored model
+    assert "model.revision" in stages["intermediate-mnli"]["params"]
     assert {"prepare-mnli", "validate-mnli"} <= _ran(run("dvc", "repro", "validate-mnli"))
     lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]["prepare-mnli"]
     (dep,) = [d for d in lock["deps"] if d["path"] == glue]

@@ -196,6 +196,8 @@ def _hub(args: argparse.Namespace) -> None:
 
     params = load_params()
     if args.action == "check":
+        if args.dir is not None:
+            raise XstiltsError(f"`xstilts hub check` takes no folder ({args.dir}); it checks data.hub_mirror if set.")
         rows, mirror = check(params)
         print(f"checked against {'the mirror ' + str(mirror) if mirror else 'the Hugging Face Hub'}")
     else:

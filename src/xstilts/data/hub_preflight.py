@@ -117,6 +117,12 @@ def model_row(params: Params, mirror: Path | None) -> Row | None:
 
 def check(params: Params) -> tuple[list[Row], Path | None]:
     """Every row of the profile, against the mirror when ``data.hub_mirror`` is set, else against the Hub."""
+    hub_tasks = [n for n in params.data.tasks if hasattr(get_task(n, source=params.data.source), "hub_reads")]
+    if not hub_tasks and not is_hub_id(params.model.name):
+        raise XstiltsError(
+            f"Profile {params.profile!r} reads nothing from the Hugging Face Hub (no hub task in data.tasks, model "
+            f"{params.model.name}); `xstilts profile paper` switches to the paper's hub setting."
+        )
     mirror = hub_mirror(params)
     if mirror is None:
         require_hub("check", "set data.hub_mirror to check a mirror that `xstilts hub download` wrote instead")
