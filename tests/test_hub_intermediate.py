@@ -66,7 +66,7 @@ def test_values_follow_the_hub_encodings(tmp_path):
         "id": "mnli-validation_mismatched-0000000",
         "language": "en",
         "domain": "multi_genre",
-        "source": "nyu-mll/glue:mnli@4c50f6d2c71e",
+        "source": "nyu-mll/glue:mnli@bcdcba79d07b",
         "split": "test",
         "text_a": "The report covers the fiscal year.",
         "text_b": "The report is about finances.",
@@ -78,7 +78,7 @@ def test_values_follow_the_hub_encodings(tmp_path):
     assert "anli-anli_r2-tr-r2-0001" in ids and anli["dev"][0]["id"] == "anli-anli_r1-dv-r1-0000"
     assert {r["source"] for r in anli["train"]} == {
         "stanfordnlp/snli:plain_text@cdb5c3d5eed6",
-        "nyu-mll/glue:mnli@4c50f6d2c71e",
+        "nyu-mll/glue:mnli@bcdcba79d07b",
         "facebook/anli:plain_text@8e4813d81f46",
     }
     assert [r["label"] for r in anli["test"]] == ["entailment"] * 3

@@ -14,6 +14,7 @@ from xstilts.data.validation import validate_task
 from xstilts.errors import XstiltsError
 from xstilts.tasks import get_task
 from xstilts.tasks.base import SCHEMAS, Family
+from xstilts.tasks.xtreme_hub import Pin
 
 FIXTURES = Path(__file__).parent / "fixtures" / "xtreme"
 
@@ -47,7 +48,7 @@ def test_xnli_prepares_and_passes_validation(local_hub, tmp_path, monkeypatch):
     de = [r for r in rows["test"] if r["language"] == "de"]
     assert [r["label"] for r in de] == ["entailment", "contradiction", "neutral"]  # ClassLabel 0, 2, 1
     assert de[0]["text_a"] == "Die Katze saß auf der Matte." and de[0]["text_b"] == "Eine Katze sitzt."
-    assert {r["source"] for r in de} == {"facebook/xnli:de@4846bbb2cb00"}
+    assert {r["source"] for r in de} == {"facebook/xnli:de@b8dd5d7af511"}
     report = validate_task(task, tmp_path)
     assert report.success, report.message()
 
@@ -75,8 +76,8 @@ def test_subsample_keeps_translations_together(local_hub, tmp_path, monkeypatch)
 
 
 def test_unpinned_dataset_stops_with_one_sentence(local_hub, tmp_path):
-    with pytest.raises(XstiltsError, match="no commit of google-research-datasets/paws-x is pinned"):
-        get_task("pawsx", source="hub").prepare(tmp_path / "raw", tmp_path, {})
+    with pytest.raises(XstiltsError, match="no commit of facebook/mlqa is pinned"):
+        get_task("mlqa", source="hub").prepare(tmp_path / "raw", tmp_path, {})
 
 
 def test_offline_names_the_stand_in(monkeypatch, tmp_path):
@@ -174,3 +175,23 @@ def test_mewslix_without_restored_text_says_what_to_run(tmp_path):
     )
     with pytest.raises(XstiltsError, match="get-mewsli-x.sh"):
         get_task("mewslix", source="hub").prepare(tmp_path, tmp_path / "out", {})
+
+
+def test_udpos_languages_without_validation_are_evaluated_on_test_only(local_hub, tmp_path, monkeypatch):
+    """XTREME's UD-POS has no validation split for Kazakh, Tagalog, Thai and Yoruba: Thai (fixture: test only, as
+    google/xtreme's udpos.Thai) gets test rows and no dev rows, and no load asks for its validation split."""
+    task = get_task("udpos", source="hub")
+    parts = task.parts()
+    assert {(s, h) for s, _, h, lang in parts if lang in ("kk", "tl", "th", "yo")} == {("test", "test")}
+    assert ("dev", "udpos.German", "validation", "de") in parts
+    monkeypatch.setattr(type(task), "languages", ("en", "th"))
+    monkeypatch.setattr(type(task), "pin", Pin("google/xtreme", "0" * 40))  # google/xtreme has no pin yet
+    task.prepare(tmp_path / "raw", tmp_path, {})
+    rows = _read(tmp_path)
+    assert {s: sorted({r["language"] for r in rows[s]}) for s in SPLITS} == {
+        "train": ["en"],
+        "dev": ["en"],
+        "test": ["en", "th"],
+    }
+    (thai,) = [r for r in rows["test"] if r["language"] == "th"]
+    assert thai["tags"] == ["NOUN", "VERB", "AUX"]

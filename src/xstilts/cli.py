@@ -166,6 +166,29 @@ def _fanout(args: argparse.Namespace) -> None:
     fanout(repo_root(), args.address, args.origin, args.remote, args.scratch)
 
 
+def _hub(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from xstilts.data.hub_preflight import check, download, format_table
+    from xstilts.params import load_params
+
+    params = load_params()
+    if args.action == "check":
+        if args.dir is not None:
+            raise XstiltsError(f"`xstilts hub check` takes no folder ({args.dir}); it checks data.hub_mirror if set.")
+        rows, mirror = check(params)
+        print(f"checked against {'the mirror ' + str(mirror) if mirror else 'the Hugging Face Hub'}")
+    else:
+        if args.dir is None:
+            raise XstiltsError("`xstilts hub download` needs the folder to fill: `xstilts hub download DIR`.")
+        rows = download(params, Path(args.dir))
+    print(format_table(rows))
+    if bad := [r for r in rows if not r.ok]:
+        raise XstiltsError(f"{len(bad)} of {len(rows)} rows are not OK; their status says what to fix.")
+    if args.action == "download":
+        print(f"mirror written to {args.dir}; set data.hub_mirror: {args.dir} to read it")
+
+
 def _show(metrics: dict[str, float]) -> None:
     for key in sorted(metrics):
         print(f"{key:40s} {metrics[key]:.4f}")
@@ -248,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--origin", help="the git URL or path the nodes clone (default: this checkout)")
     p.add_argument("--remote", help="the DVC remote URL the nodes push to and pull from (default: the default remote)")
     p.add_argument("--scratch", help="where the nodes make their checkouts (default: their temp folder)")
+    p = add("hub", _hub, "check the profile's Hub datasets and model (check), or mirror them into DIR (download DIR)")
+    p.add_argument("action", choices=["check", "download"])
+    p.add_argument("dir", nargs="?", help="download: the mirror folder (then set data.hub_mirror to it)")
     p = add("run", _run, "run an MLproject entry point via MLflow (local env)")
     p.add_argument("entry_point")
     p.add_argument("-P", dest="param", action="append", default=[], metavar="KEY=VALUE")

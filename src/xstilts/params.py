@@ -18,12 +18,22 @@ class _Strict(BaseModel):
 
 class ModelParams(_Strict):
     name: str = Field(min_length=1)
+    # the commit a Hub model is pinned to (passed to the tokenizer and the model); null for a local model
+    revision: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
+
+    @model_validator(mode="after")
+    def _hub_only(self) -> Self:
+        if self.revision is not None and self.name.startswith("offline:"):
+            raise ValueError(f"model.revision pins a Hub model; {self.name} is built here (set it to null)")
+        return self
 
 
 class DataParams(BaseModel):
     model_config = ConfigDict(extra="allow")  # one sub-dict per task, checked by the task itself
     source: Literal["offline", "hub"] = "offline"
     tasks: list[str] = Field(min_length=1)  # the tasks that fetch/extract/prepare/validate build
+    # a folder `xstilts hub download` filled: hub tasks and the model are read from it, with no network
+    hub_mirror: str | None = None
 
     def for_task(self, task: str) -> dict[str, Any]:
         value = (self.model_extra or {}).get(task, {})
@@ -238,6 +248,14 @@ def _describe(error: dict[str, Any]) -> str:
     if not where or error["type"] == "value_error":  # a check of a section or across sections: it names the keys
         return f"params.yaml: {where + ': ' if where else ''}{error['msg'].removeprefix('Value error, ')}."
     return f"params.yaml: {where}: {error['msg']} (got {error.get('input')!r})."
+
+
+def hub_mirror(params: Params) -> Path | None:
+    """``data.hub_mirror`` as a path (relative ones from the repository root), or None."""
+    if params.data.hub_mirror is None:
+        return None
+    path = Path(params.data.hub_mirror).expanduser()
+    return path if path.is_absolute() else repo_root() / path
 
 
 def load_params(path: Path | None = None) -> Params:

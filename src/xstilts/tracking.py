@@ -162,6 +162,8 @@ def phase_run(
 def log_settings(params: Params, section: dict[str, Any], tags: dict[str, str]) -> None:
     """Log a run's settings (seed, model, data source and its params.yaml section) as params and tags."""
     mlflow.log_params({"seed": params.seed, "model": params.model.name, "data_source": params.data.source})
+    if params.model.revision:  # the Hub commit the pretrained encoder was read at
+        mlflow.log_param("model_revision", params.model.revision)
     mlflow.log_params({k: _param(v) for k, v in section.items()})
     mlflow.set_tags({**setting(params), Tag.SEED: str(params.seed), **tags})
 

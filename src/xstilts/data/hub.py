@@ -28,7 +28,11 @@ Rules every hub source follows:
 * with no network (or ``HF_HUB_OFFLINE=1`` and a cold cache) it raises :class:`XstiltsError` with the task's
   one sentence ("MNLI needs the Hugging Face Hub; the offline 3-way NLI task is `vitaminc` (...)") within
   seconds: a short reachability probe runs first when not in offline mode, so nothing waits on retries;
-* nothing is ever substituted: a hub task either loads its pinned dataset or stops.
+* nothing is ever substituted: a hub task either loads its pinned dataset or stops;
+* with ``data.hub_mirror`` set (:func:`use_mirror`), every source is read from the mirror that
+  ``xstilts hub download`` wrote (``<mirror>/datasets/<dataset id>/``, the repository's files at the pinned
+  commit, which its ``.xstilts-revision`` file names), with the same ``datasets.load_dataset`` call on the
+  local folder and no network at all.
 
 Tests replace :func:`_load_dataset` (the one place that calls ``datasets.load_dataset``) with
 :func:`local_copy_loader`, which serves JSON-lines copies in the Hub's real schema from a folder.
@@ -41,7 +45,9 @@ import logging
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -53,6 +59,9 @@ log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 5.0
 _TRUE = {"1", "ON", "YES", "TRUE"}
+REVISION_FILE = ".xstilts-revision"  # in each mirrored repository: the commit its files are of
+SCRIPTS_GONE = "Dataset scripts are no longer supported"  # datasets 5's RuntimeError for a loading-script commit
+_MIRROR: ContextVar[Path | None] = ContextVar("hub_mirror", default=None)
 
 
 @dataclass(frozen=True)
@@ -97,22 +106,66 @@ def hub_reachable(endpoint: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
         return False
 
 
+@contextmanager
+def use_mirror(root: Path | None) -> Iterator[None]:
+    """Within the block, hub sources are read from the mirror at ``root`` (None: from the Hub)."""
+    token = _MIRROR.set(Path(root) if root is not None else None)
+    try:
+        yield
+    finally:
+        _MIRROR.reset(token)
+
+
+def mirror_root() -> Path | None:
+    return _MIRROR.get()
+
+
+def mirrored_repo(root: Path, kind: str, repo_id: str, revision: str | None) -> Path:
+    """The folder of ``repo_id`` (``kind`` datasets or models) in the mirror at ``root``, checked to hold
+    ``revision``; a missing folder or another commit fails with one sentence naming the download command."""
+    folder = Path(root) / kind / repo_id
+    marker = folder / REVISION_FILE
+    held = marker.read_text().strip() if marker.is_file() else None
+    if held is None:
+        raise XstiltsError(f"The mirror {root} has no copy of {repo_id}; run `xstilts hub download {root}`.")
+    if revision is not None and held != revision:
+        raise XstiltsError(
+            f"The mirror {root} holds {repo_id} at {held[:12]}, not the pinned {revision[:12]}; "
+            f"run `xstilts hub download {root}` again."
+        )
+    return folder
+
+
 def _load_dataset(source: HubSource, split: str) -> Any:
-    """``datasets.load_dataset`` of one split at the pinned revision (tests replace this function)."""
+    """``datasets.load_dataset`` of one split at the pinned revision, from the Hub or the mirror (tests replace
+    this function)."""
     import datasets  # here: importing `datasets` is slow and only prepare needs it
 
+    root = mirror_root()
+    if root is not None:
+        folder = mirrored_repo(root, "datasets", source.path, source.revision)
+        return datasets.load_dataset(str(folder), source.config, split=split)
     return datasets.load_dataset(source.path, source.config, split=split, revision=source.revision)
 
 
+def scripts_sentence(path: str, revision: str | None) -> str:
+    """What a loading-script commit gets, without its full stop."""
+    at = f" at {revision[:12]}" if revision else ""
+    return (
+        f"{path}{at} holds a loading script, which datasets 5 no longer runs; pin a commit with Parquet files "
+        "(its refs/convert/parquet branch) in the task module"
+    )
+
+
 def load_hub_split(source: HubSource, split: str, unavailable: str) -> Any:
-    """One split of ``source`` as a ``datasets.Dataset``, from the Hub or a warm Hugging Face cache.
+    """One split of ``source`` as a ``datasets.Dataset``, from the Hub, a warm Hugging Face cache or the mirror.
 
     ``unavailable`` is the task's sentence naming its offline stand-in, ending without a full stop; it is
     raised (with the reason in parentheses) when the Hub cannot be reached and the cache has no copy.
     """
     from datasets.exceptions import DatasetNotFoundError
 
-    if not hub_offline() and not hub_reachable(hub_endpoint()):
+    if mirror_root() is None and not hub_offline() and not hub_reachable(hub_endpoint()):
         raise XstiltsError(f"{unavailable} ({hub_endpoint()} is unreachable from this machine).")
     try:
         return _load_dataset(source, split)
@@ -122,10 +175,18 @@ def load_hub_split(source: HubSource, split: str, unavailable: str) -> Any:
             "the pinned revision in the task module needs updating."
         ) from exc
     except (ConnectionError, TimeoutError, FileNotFoundError) as exc:
+        if (root := mirror_root()) is not None:
+            raise XstiltsError(
+                f"The mirror {root} lacks files of {source.spec} ({exc}); run `xstilts hub download {root}` again."
+            ) from exc
         why = "HF_HUB_OFFLINE=1 and no cached copy" if hub_offline() else f"the Hub did not answer: {exc}"
         raise XstiltsError(f"{unavailable} ({why}).") from exc
     except ValueError as exc:  # an unknown split or config name
         raise XstiltsError(f"{source.spec} has no split {split!r} ({exc}); check the task's parts.") from exc
+    except RuntimeError as exc:
+        if SCRIPTS_GONE not in str(exc):
+            raise
+        raise XstiltsError(f"{scripts_sentence(source.path, source.revision)} ({exc}).") from exc
 
 
 Loader = Callable[[HubSource, str], Any]

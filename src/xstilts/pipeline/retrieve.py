@@ -22,7 +22,7 @@ from xstilts.lineage import EVALUATION, log_prepared_inputs, prepared_inputs
 from xstilts.logged_models import model_dir_tag
 from xstilts.params import Params, load_params
 from xstilts.paths import metrics_dir, prepared_dir, repo_root
-from xstilts.pipeline.runs import NO_INIT, resolve_init, seeded
+from xstilts.pipeline.runs import NO_INIT, encoder_revision, resolve_init, seeded
 from xstilts.retrieval import Embedder, RetrievalResult, retrieve, write_retrieval_predictions
 from xstilts.tasks import Role, get_task
 from xstilts.tracking import Tag, log_settings, phase_run, run_name, write_metrics_json
@@ -61,7 +61,7 @@ def run_retrieve(
         tags = {Tag.INTERMEDIATE: intermediate_tasks, **RETRIEVAL_PRECISION.tags()}
         log_settings(params, cfg.model_dump(exclude={"tasks", "encoders"}), tags)
         log_prepared_inputs(prepared_inputs((retrieval_task.name, split, EVALUATION) for split in ("dev", "test")))
-        tokenizer, model = load_encoder(encoder_name)
+        tokenizer, model = load_encoder(encoder_name, encoder_revision(encoder_name, params))
         if (folder := Path(resolve_model(encoder_name))).is_dir():  # what promotion serves (a hub id has no folder)
             mlflow.set_tags({Tag.MODEL_DIR: model_dir_tag(folder), Tag.FINGERPRINT: fingerprint(folder)})
         started = time.time()

@@ -58,13 +58,26 @@ def intermediate_model_dir(name: str) -> Path:
     return models_dir() / "intermediate" / name
 
 
+def pretrained(params: Params) -> str:
+    """Where the pretrained encoder ``model.name`` is read from: its name, or its folder in ``data.hub_mirror``."""
+    from xstilts.encoder.loading import pretrained_encoder
+    from xstilts.params import hub_mirror
+
+    return pretrained_encoder(params.model.name, params.model.revision, hub_mirror(params))[0]
+
+
+def encoder_revision(encoder: str, params: Params) -> str | None:
+    """``model.revision`` when ``encoder`` is the Hub model ``model.name`` itself, else None (folders)."""
+    return params.model.revision if encoder == params.model.name else None
+
+
 def resolve_init(init: str, params: Params, seed: int | None = None) -> tuple[str, str]:
     """Map ``init`` ("none", intermediate task(s) or group, or a model folder) to (encoder, intermediate tasks);
     with ``seed``, an intermediate model of that seed (``models/intermediate/<name>-s<seed>``)."""
     from xstilts.modeling import read_meta  # imports torch: only runs that load a model get here
 
     if init == NO_INIT:
-        return params.model.name, NO_INIT
+        return pretrained(params), NO_INIT
     candidate = intermediate_model_dir(seeded(init, seed))
     if not candidate.exists() and seed is None and Path(init).exists():
         candidate = Path(init)

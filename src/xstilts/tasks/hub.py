@@ -58,6 +58,10 @@ class HubDatasetTask(HubTask):
         seen = {part.source for parts in self.parts.values() for part in parts}
         return sorted(f"{s.path}{':' + s.config if s.config else ''}@{s.revision}" for s in seen)
 
+    def hub_reads(self) -> list[tuple[HubSource, str]]:
+        """Every (source, Hub split) that ``prepare`` loads, in order."""
+        return [(part.source, part.split) for parts in self.parts.values() for part in parts]
+
     def row_id(self, row: dict[str, Any], index: int, part: Part) -> str:
         """A stable id: the task, the part, and the Hub's own id (``id``/``uid``) or the row's position."""
         own = row.get("id") if isinstance(row.get("id"), str) and row.get("id") else row.get("uid")

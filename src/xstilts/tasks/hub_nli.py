@@ -14,7 +14,8 @@ from xstilts.errors import XstiltsError
 from xstilts.tasks.base import Family, Role, register
 from xstilts.tasks.hub import HubDatasetTask, Part, class_name, train_dev
 
-GLUE_REVISION = "4c50f6d2c71ecad30a90f5da22d5392673f3ab05"
+# the GLUE commit public code pins (Parquet files per config)
+GLUE_REVISION = "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"
 MNLI = HubSource("nyu-mll/glue", GLUE_REVISION, "mnli")
 QQP = HubSource("nyu-mll/glue", GLUE_REVISION, "qqp")
 SST2 = HubSource("nyu-mll/glue", GLUE_REVISION, "sst2")

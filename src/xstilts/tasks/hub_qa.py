@@ -14,7 +14,7 @@ from xstilts.tasks.base import Family, Role, register
 from xstilts.tasks.hub import HubDatasetTask, Part, train_dev
 
 SQUAD = HubSource("rajpurkar/squad", "7b6d24c440a36b6815f21b70d25016731768db1f", "plain_text")
-SQUAD_V2 = HubSource("rajpurkar/squad_v2", "d7df8e6afcfb0896687d1f6093694eeb7f7d9263", "squad_v2")
+SQUAD_V2 = HubSource("rajpurkar/squad_v2", "3ffb306f725f7d2ce8394bc1873b24868140c412", "squad_v2")
 
 
 class _HubSquad(HubDatasetTask):

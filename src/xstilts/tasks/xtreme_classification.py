@@ -42,7 +42,7 @@ class XnliTask(_SentencePairTask):
     languages = XNLI_LANGUAGES
     train_from = "mnli"  # XTREME-R trains XNLI on MNLI
     domain = "mixed"
-    pin = Pin("facebook/xnli", "4846bbb2cb0061ee797774ec263147d504166488", "README.md at that commit (parquet)")
+    pin = Pin("facebook/xnli", "b8dd5d7af51114dbda02c0e3f6133f332186418e", "the Parquet commit public code pins")
     license = "XNLI: CC BY-NC 4.0 (dataset card); MNLI training data: see mnli"
 
     def convert(self, dataset: Any, language: str, split: str, source: str) -> list[dict[str, Any]]:
@@ -59,11 +59,7 @@ class PawsxTask(_SentencePairTask):
     labels = tuple(PAWSX_LABELS.values())
     languages = PAWSX_LANGUAGES
     domain = "wikipedia"
-    pin = Pin(
-        "google-research-datasets/paws-x",
-        None,
-        "mteb pins 8a04d940a42c, a commit with a loading script datasets 5 cannot run",
-    )
+    pin = Pin("google-research-datasets/paws-x", "4cd8187c404bda33cb1f62b49b001115862acf37", "a Parquet commit")
     stands_for = "PAWS-X (XTREME)"
     license = "PAWS-X: free to use for any purpose, with attribution to Google (dataset card: other)"
 

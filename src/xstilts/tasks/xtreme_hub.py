@@ -71,12 +71,15 @@ class XtremeHubTask(HubTask):
         """The dataset a part reads (one per task unless a task mixes datasets)."""
         return self.pin
 
+    def hub_reads(self) -> list[tuple[HubSource, str]]:
+        """Every (source, Hub split) that ``prepare`` loads, in order (an unpinned dataset raises its sentence)."""
+        return [(self.pin_for(lang).source(config, self.display), split) for _, config, split, lang in self.parts()]
+
     def prepare(self, raw_dir: Path, out_dir: Path, params: dict[str, Any]) -> dict[str, int]:
         s = splits.resolve_splits(self.name, params, self.defaults)
         sizes = s.sizes if self.sized else {}
         rows: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
-        for split, config, hub_split, language in self.parts():
-            source = self.pin_for(language).source(config, self.display)
+        for (split, _, hub_split, language), (source, _) in zip(self.parts(), self.hub_reads(), strict=True):
             dataset = load_hub_split(source, hub_split, self.needs_hub())
             for row in self.convert(dataset, language, split, source.spec):
                 rows[row["split"]].append(row)  # a converter may move a row (TyDi QA's English dev)

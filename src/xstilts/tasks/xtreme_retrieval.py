@@ -48,9 +48,9 @@ class TatoebaTask(XtremeHubTask):
 @register
 class BuccTask(XtremeHubTask):
     """BUCC 2018 parallel-sentence mining, de/fr/ru/zh with English (google/xtreme, configs 'bucc18.<lang>'): validation
-    (the BUCC training set) -> dev, test (the sample set) -> test. That copy holds only the gold pairs, so each corpus
-    pair's pool is its gold sentences, without BUCC's unaligned distractors. Ids 'bucc-<lang>-en-<BUCC sentence id>';
-    gold_id links a sentence to its English translation."""
+    (BUCC's sample gold) -> dev, test (BUCC's training gold; its test gold is hidden) -> test. That copy holds only the
+    gold pairs, so each corpus pair's pool is its gold sentences, without BUCC's unaligned distractors. Ids
+    'bucc-<lang>-en-<BUCC sentence id>'; gold_id links a sentence to its English translation."""
 
     name, display, family, role = "bucc", "BUCC 2018", Family.MINING, Role.RETRIEVAL
     stand_in, stand_in_kind = "udhr", "bitext retrieval (also libreoffice_help)"

@@ -40,7 +40,9 @@ def study_key(plan: RunPlan, tune: TuneParams) -> str:
         "space": search_space(tune),
         "budget": {k: v for k, v in budget(tune).items() if k != "n_trials"},
         "seed": plan.params.seed,
-        "encoder": plan.encoder,
+        # tuning starts from the pretrained encoder: its name and pinned commit, wherever it is read from (a mirror)
+        "encoder": plan.params.model.name,
+        **({"revision": plan.params.model.revision} if plan.params.model.revision else {}),
         "cfg": plan.cfg.model_dump(),
         "data": {t.name: fingerprint(prepared_dir(t.name)) for t in plan.tasks},
     }

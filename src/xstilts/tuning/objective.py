@@ -15,6 +15,7 @@ from xstilts.families.extractive_qa import qa_stride
 from xstilts.modeling import HeadSpec, MultiTaskModel
 from xstilts.params import TuneParams
 from xstilts.pipeline.run_plan import RunPlan
+from xstilts.pipeline.runs import encoder_revision
 from xstilts.pipeline.training import prepare_task
 from xstilts.training.loop import MultiTaskResult, TaskData, train_tasks
 from xstilts.training.sampling import SamplingConfig
@@ -42,7 +43,7 @@ class StudyData:
 
 def study_data(plan: RunPlan, tune: TuneParams) -> StudyData:
     """Load the encoder once and tokenize each task's seeded train/dev subsets (``tune.train_rows``, ``dev_rows``)."""
-    tokenizer, encoder = load_encoder(plan.encoder)
+    tokenizer, encoder = load_encoder(plan.encoder, encoder_revision(plan.encoder, plan.params))
     cfg = plan.cfg
     stride = qa_stride(cfg.max_length, None)
     data = [
