@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml xstilts-venv-path.pth
 	touch $(STAMP)
 
 # `make run PROFILE=full` switches params.yaml to profiles/full.yaml first (see `xstilts profile`).
-# `make run CLUSTER=ray://head:10001` runs the stages over a Ray cluster with `xstilts fanout` (README, Cluster).
+# `make run CLUSTER=ray://head:10001` runs the stages over a Ray cluster with `xstilts fanout` (docs/cluster.md).
 REPRO = $(if $(CLUSTER),$(BIN)/xstilts fanout --address $(CLUSTER),$(BIN)/dvc repro)
 
 run: setup
