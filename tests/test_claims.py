@@ -11,7 +11,7 @@ from test_families import _cfg, _dataset, _model, classification_rows
 from xstilts.encoder.loading import load_bare_encoder
 from xstilts.families import Family
 from xstilts.pipeline import retrieve as pipeline_retrieve
-from xstilts.pipeline import training as pipeline_training
+from xstilts.pipeline import train_and_evaluate as pipeline_training
 from xstilts.pipeline.phases import run_intermediate, run_target
 from xstilts.pipeline.retrieve import run_retrieve
 from xstilts.training import loop

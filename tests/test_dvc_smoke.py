@@ -189,7 +189,7 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     assert _ran(dvc("repro")) == {"tune-sst2", "intermediate-sst2", *downstream}
     assert "Data and pipelines are up to date" in dvc("status")
 
-    # the README's way of running one phase by hand
+    # docs/pipeline.md's way of running one phase by hand
     by_hand = run(
         "mlflow", "run", ".", "-e", "retrieve", "-P", "task=udhr", "-P", "encoder=sst2",
         "--env-manager", "local", "--experiment-name", "xstilts",

@@ -105,12 +105,24 @@ def test_each_kind_of_stage_reads_the_code_its_entry_imports(stages, tmp_path):
     assert {"src/xstilts/tasks/udhr.py", "src/xstilts/tasks/tagmaps/ud_upos.tsv"} <= set(training)  # the registry
     assert {"src/xstilts/training/loop.py", "src/xstilts/modeling.py", "src/xstilts/cli.py"} <= set(training)
     assert "src/xstilts/data/reports.py" in training  # the validation gate, without the suites
-    for unread in ("report.py", "registry.py", "profiles.py", "data/validation.py", "pipeline/dvcfile.py"):
+    for unread in (
+        "summary.py",
+        "pipeline/report.py",
+        "study/document.py",
+        "registry.py",
+        "profiles.py",
+        "data/validation.py",
+        "pipeline/dvcfile.py",
+    ):
         assert f"src/xstilts/{unread}" not in training, unread
     data = source_files("data")
     assert "src/xstilts/data/validation.py" in data and "src/xstilts/training/loop.py" not in data
     assert "src/xstilts/registry.py" in source_files("promote")
-    assert all("report.py" not in f for kind in ("data", "training", "promote") for f in source_files(kind))
+    assert all(
+        "report.py" not in f and "study/" not in f
+        for kind in ("data", "training", "promote")
+        for f in source_files(kind)
+    )
     assert stages["target-multiemo-none"]["deps"][-1] == "reports/code/training.json"
     assert stages["prepare-udhr"]["deps"][-1] == "reports/code/data.json"
     assert stages["promote"]["deps"][-1] == "reports/code/promote.json"

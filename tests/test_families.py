@@ -23,8 +23,8 @@ from xstilts.families.squad_metric import exact_match, f1, normalize_answer, squ
 from xstilts.families.tagging import tagging_scores, words_from_tokens
 from xstilts.modeling import HeadSpec, MultiTaskModel, load_model
 from xstilts.params import TrainParams
-from xstilts.pipeline import training as pipeline_training
-from xstilts.pipeline.training import train_and_evaluate_tasks
+from xstilts.pipeline import train_and_evaluate as pipeline_training
+from xstilts.pipeline.train_and_evaluate import train_and_evaluate_tasks
 from xstilts.tasks.base import SCHEMAS, Family, Role, Task
 from xstilts.training.evaluation import evaluate
 from xstilts.training.features import Collator, tokenize

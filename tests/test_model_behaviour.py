@@ -18,7 +18,7 @@ import pytest
 from project import make_project, tiny_params, write_task
 from xstilts.families import Family
 from xstilts.pipeline.phases import run_target
-from xstilts.pipeline.promotion import run_promote
+from xstilts.pipeline.promote import run_promote
 
 NOUNS = ["hotel", "room", "staff", "service", "product", "film", "doctor", "care"]  # words the tiny vocabulary has
 POSITIVE = ["clean", "friendly", "good", "fine", "special"]

@@ -25,7 +25,7 @@ from xstilts.data import google_releases, hub
 from xstilts.data.hub import HubSource, local_copy_loader
 from xstilts.pipeline.data_stages import extracted_dir, run_prepare, run_validate
 from xstilts.pipeline.phases import run_intermediate, run_target
-from xstilts.pipeline.promotion import run_promote
+from xstilts.pipeline.promote import run_promote
 from xstilts.pipeline.retrieve import run_retrieve
 from xstilts.profiles import apply_profile
 from xstilts.tasks import get_task

@@ -105,7 +105,7 @@ def test_served_predictions_equal_the_runs_own(project):
     import pyarrow.parquet as pq
 
     from xstilts.pipeline.phases import run_target
-    from xstilts.pipeline.promotion import run_promote
+    from xstilts.pipeline.promote import run_promote
 
     run_target("multiemo", "none")
     assert [r.promoted for r in run_promote(["multiemo"])] == [True]

@@ -13,8 +13,8 @@ from xstilts.families.base import Evaluation
 from xstilts.families.tagging import tagging_scores
 from xstilts.study.analysis import Target, align
 from xstilts.study.bootstrap import Scored
+from xstilts.study.document import build, markdown
 from xstilts.study.intervals import holm
-from xstilts.study.report import build, markdown
 from xstilts.study.runs import Design
 
 
@@ -255,7 +255,7 @@ def test_a_report_without_its_runs_fails_and_keeps_the_last_report(project):
     import yaml
 
     from project import override
-    from xstilts.pipeline.study_report import run_report
+    from xstilts.pipeline.report import run_report
 
     params = override(yaml.safe_load((project / "params.yaml").read_text()), **PAIR)
     (project / "params.yaml").write_text(yaml.safe_dump(params))

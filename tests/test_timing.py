@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from xstilts import hardware, timing
-from xstilts.report import timings_text
+from xstilts.summary import timings_text
 
 
 def test_work_and_command_lines_join_per_stage(tmp_path, monkeypatch):

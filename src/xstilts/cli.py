@@ -16,7 +16,7 @@ GROUPS = {  # `xstilts --help` lists the commands in these groups, in this order
     "run the pipeline": ("profile", "pipeline", "run", "fanout"),
     "one phase": ("tune", "intermediate", "target", "retrieve", "promote"),
     "inspect results": ("summary", "champions", "report", "submission"),
-    "data": ("fetch", "extract", "encoder", "prepare", "validate"),
+    "data": ("fetch", "extract", "encoder", "prepare", "validate", "hub"),
     "maintenance": ("code", "verify"),
 }
 
@@ -108,7 +108,7 @@ def _retrieve(args: argparse.Namespace) -> None:
 
 
 def _promote(args: argparse.Namespace) -> None:
-    from xstilts.pipeline.promotion import run_promote
+    from xstilts.pipeline.promote import run_promote
 
     for result in run_promote(None if args.task in (None, "all") else args.task.split(",")):
         print(f"{result.target}: {result.reason}")
@@ -121,7 +121,7 @@ def _champions(args: argparse.Namespace) -> None:
 
 
 def _summary(args: argparse.Namespace) -> None:
-    from xstilts.report import print_summary
+    from xstilts.summary import print_summary
 
     print_summary()
 
@@ -139,7 +139,7 @@ def _submission(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from xstilts.pipeline.study_report import run_report
+    from xstilts.pipeline.report import run_report
 
     run_report()
 
@@ -265,13 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("verify", _verify, "re-hash DVC's tracked files and cache objects against dvc.lock").add_argument(
         "--jobs", type=int, default=None, help="files hashed at once (default: the CPU count)"
     )
-    p = add("fanout", _fanout, "run the out-of-date stages over a Ray cluster (README, Cluster)")
+    p = add("fanout", _fanout, "run the out-of-date stages over a Ray cluster (docs/cluster.md)")
     p.add_argument("--address", help="the Ray cluster: ray://host:10001, host:6379 or auto (default: RAY_ADDRESS)")
     p.add_argument("--dry-run", action="store_true", help="print the waves of stages that would run, and stop")
     p.add_argument("--origin", help="the git URL or path the nodes clone (default: this checkout)")
     p.add_argument("--remote", help="the DVC remote URL the nodes push to and pull from (default: the default remote)")
     p.add_argument("--scratch", help="where the nodes make their checkouts (default: their temp folder)")
-    p = add("hub", _hub, "check the profile's Hub datasets and model (check), or mirror them into DIR (download DIR)")
+    p = add("hub", _hub, "check the Hub datasets and model the profile reads, or mirror them (download DIR)")
     p.add_argument("action", choices=["check", "download"])
     p.add_argument("dir", nargs="?", help="download: the mirror folder (then set data.hub_mirror to it)")
     p = add("run", _run, "run an MLproject entry point via MLflow (local env)")

@@ -24,7 +24,8 @@ EXPERIMENT = "xstilts"  # the phase runs: tune (and its trials), intermediate, t
 DATA_EXPERIMENT = "xstilts-data"  # the data stages' runs, apart so that the training experiment holds phases only
 DATA_PHASES = frozenset({"fetch", "extract", "encoder", "prepare", "validate"})
 # The experiment's kind as the MLflow UI (server/js) records it, "custom_model_development": classic model training.
-# MLflow 3.17's UI opens a page by its "GenAI | Model training" switch, not by this tag (README, scripts/ui_check.py).
+# MLflow 3.17's UI opens a page by its "GenAI | Model training" switch, not by this tag (docs/pipeline.md;
+# scripts/ui_check.py).
 KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 
 

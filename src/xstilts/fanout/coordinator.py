@@ -53,8 +53,8 @@ def fanout(root: Path, address: str | None, origin: str | None, remote: str | No
     uri = tracking_uri()
     if local_store(uri):
         raise XstiltsError(
-            f"xstilts fanout needs a tracking server every node reaches, not {uri}: start `mlflow server` (README, "
-            "Cluster) and set MLFLOW_TRACKING_URI=http://<host>:<port>."
+            f"xstilts fanout needs a tracking server every node reaches, not {uri}: start `mlflow server` "
+            "(docs/cluster.md) and set MLFLOW_TRACKING_URI=http://<host>:<port>."
         )
     _check_tuning(root, fan)
     commit = _committed(root)

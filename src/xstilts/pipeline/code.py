@@ -4,7 +4,7 @@ A stage kind's code is what its entry module imports, followed through ``import`
 package (module level or inside functions); the task registry imports every module of ``xstilts.tasks``
 and reads its tag maps, so it stands for that whole folder; ``cli.py`` is every stage's entry. The ``code``
 stage writes ``reports/code/<kind>.json`` (a sha256 per file) and every stage depends on its kind's file:
-editing a file reruns exactly the stages whose kind reads it (``report.py`` retrains nothing), and dvc.lock
+editing a file reruns exactly the stages whose kind reads it (``study/document.py`` retrains nothing), and dvc.lock
 holds one entry per stage for its code instead of one per source file. Imports nothing heavy: it runs first.
 """
 
@@ -25,8 +25,8 @@ KINDS = {  # stage kind -> the modules its commands run
     "data": ("xstilts.pipeline.data_stages",),  # fetch, extract, encoder, prepare, validate
     "training": ("xstilts.pipeline.phases", "xstilts.pipeline.retrieve", "xstilts.pipeline.project_backend"),
     "tuning": ("xstilts.pipeline.tune", "xstilts.pipeline.project_backend"),
-    "promote": ("xstilts.pipeline.promotion", "xstilts.pipeline.project_backend"),
-    "report": ("xstilts.pipeline.study_report", "xstilts.pipeline.project_backend"),
+    "promote": ("xstilts.pipeline.promote", "xstilts.pipeline.project_backend"),
+    "report": ("xstilts.pipeline.report", "xstilts.pipeline.project_backend"),
 }
 CODE_DIR = "reports/code"
 

@@ -23,7 +23,7 @@ from xstilts.errors import XstiltsError
 from xstilts.params import IntermediateParams, Params, TrainParams, hub_mirror, load_params
 from xstilts.paths import repo_root
 from xstilts.pipeline.code import KINDS, fingerprint_path
-from xstilts.pipeline.runs import NO_INIT, intermediate_tasks, run_seeds, seeded
+from xstilts.pipeline.run_names import NO_INIT, intermediate_tasks, run_seeds, seeded
 
 DVC_FILE = "dvc.yaml"
 SAMPLING_KEYS = ("sampling", "temperature", "examples_cap")  # read only by multi-task runs

@@ -2,7 +2,7 @@
 
 ``run_intermediate`` (phase 2) and ``run_target`` (phase 3); ``run_retrieve`` (retrieval straight from an
 encoder) is in :mod:`xstilts.pipeline.retrieve` and ``run_promote`` (registry) in
-:mod:`xstilts.pipeline.promotion`. Every run records params,
+:mod:`xstilts.pipeline.promote`. Every run records params,
 per-language metrics, tags (phase, tasks, model, data source, seed, the model folder and its fingerprint) and
 artifacts, and ends FAILED with the reason on error. Models stay in DVC's cache, not in MLflow's store.
 """
@@ -26,9 +26,9 @@ from xstilts.lineage import EVALUATION, TRAINING, log_prepared_inputs, prepared_
 from xstilts.logged_models import record_trained_model
 from xstilts.params import Params, load_params
 from xstilts.paths import prepared_dir, repo_root
+from xstilts.pipeline.run_names import NO_INIT, encoder_revision, intermediate_tasks, pretrained, resolve_init, seeded
 from xstilts.pipeline.run_plan import RunPlan
-from xstilts.pipeline.runs import NO_INIT, encoder_revision, intermediate_tasks, pretrained, resolve_init, seeded
-from xstilts.pipeline.training import train_and_evaluate_tasks, training_source
+from xstilts.pipeline.train_and_evaluate import train_and_evaluate_tasks, training_source
 from xstilts.tasks import Role, Task, get_task
 from xstilts.tracking import (
     Tag,

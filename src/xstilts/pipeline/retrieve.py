@@ -22,7 +22,7 @@ from xstilts.lineage import EVALUATION, log_prepared_inputs, prepared_inputs
 from xstilts.logged_models import model_dir_tag
 from xstilts.params import Params, load_params
 from xstilts.paths import metrics_dir, prepared_dir, repo_root
-from xstilts.pipeline.runs import NO_INIT, encoder_revision, resolve_init, seeded
+from xstilts.pipeline.run_names import NO_INIT, encoder_revision, resolve_init, seeded
 from xstilts.retrieval import Embedder, RetrievalResult, retrieve, write_retrieval_predictions
 from xstilts.tasks import Role, get_task
 from xstilts.tracking import Tag, log_settings, phase_run, run_name, write_metrics_json

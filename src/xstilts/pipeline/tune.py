@@ -19,7 +19,7 @@ from xstilts.errors import XstiltsError
 from xstilts.lineage import PreparedSplit, log_prepared_inputs, prepared_inputs
 from xstilts.params import Params, TuneParams, load_params
 from xstilts.pipeline.phases import plan_run, training_reads
-from xstilts.pipeline.runs import NO_INIT
+from xstilts.pipeline.run_names import NO_INIT
 from xstilts.tracking import Tag, configure, fanout_tags, log_settings, phase_run, run_name, temporary_environ
 from xstilts.training.loop import process_state
 from xstilts.training.precision import resolve as resolve_precision

@@ -6,6 +6,6 @@ target and retrieval task is scored from ``none``, each member and G (:class:`~x
 per-example test predictions (:mod:`~xstilts.study.runs`), :mod:`~xstilts.study.analysis` splits the rows by
 language and domain and compares the inits with intervals that count the seeds and the test set
 (:mod:`~xstilts.study.intervals`, :mod:`~xstilts.study.bootstrap`); :mod:`~xstilts.study.verdict` answers per
-target, and :mod:`~xstilts.study.report` and :mod:`~xstilts.study.plots` write ``reports/study.{json,md}`` and
+target, and :mod:`~xstilts.study.document` and :mod:`~xstilts.study.plots` write ``reports/study.{json,md}`` and
 the PNGs.
 """

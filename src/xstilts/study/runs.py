@@ -13,7 +13,7 @@ from xstilts.data.splits import read_split
 from xstilts.errors import XstiltsError
 from xstilts.params import Params
 from xstilts.paths import curve_path, metrics_dir, prepared_dir, repo_root
-from xstilts.pipeline.runs import run_seeds, seeded
+from xstilts.pipeline.run_names import run_seeds, seeded
 from xstilts.study.analysis import NONE, Target
 from xstilts.study.gate import GateInput, aligned
 from xstilts.tasks import Role, get_task

@@ -14,9 +14,9 @@ from xstilts.errors import XstiltsError
 from xstilts.families.extractive_qa import qa_stride
 from xstilts.modeling import HeadSpec, MultiTaskModel
 from xstilts.params import TuneParams
+from xstilts.pipeline.run_names import encoder_revision
 from xstilts.pipeline.run_plan import RunPlan
-from xstilts.pipeline.runs import encoder_revision
-from xstilts.pipeline.training import prepare_task
+from xstilts.pipeline.train_and_evaluate import prepare_task
 from xstilts.training.loop import MultiTaskResult, TaskData, train_tasks
 from xstilts.training.sampling import SamplingConfig
 

@@ -17,9 +17,9 @@ import mlflow
 from xstilts.atomic import write_text_atomic
 from xstilts.params import Params, load_params
 from xstilts.paths import repo_root
+from xstilts.study.document import build, markdown, terminal_text
 from xstilts.study.gate import check
 from xstilts.study.plots import draw
-from xstilts.study.report import build, markdown, terminal_text
 from xstilts.study.runs import (
     Design,
     gate_inputs,

@@ -168,7 +168,7 @@ def tuning_text(specs: list[str]) -> str:
 
 def study_text() -> str:
     """The study's main table and its answer (``reports/study.json``, written by the ``report`` stage)."""
-    from xstilts.study.report import terminal_text
+    from xstilts.study.document import terminal_text
 
     path = repo_root() / "reports" / "study.json"
     if not path.is_file():
@@ -179,7 +179,7 @@ def study_text() -> str:
 def print_summary() -> None:
     since = float(os.environ.get("XSTILTS_RUN_STARTED", "0"))
     from xstilts.params import load_params
-    from xstilts.pipeline.runs import intermediate_tasks
+    from xstilts.pipeline.run_names import intermediate_tasks
 
     params = load_params()
     print(study_text())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from xstilts.report import comparison_table, english_scores, intermediate_lines
+from xstilts.summary import comparison_table, english_scores, intermediate_lines
 
 
 def test_english_scores_single_and_multi_task():
