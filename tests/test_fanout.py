@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from conftest import postgres_server
-from test_dvc_smoke import TINY_DATA, _copy_repo, _packages
+from project import place_packages
+from test_dvc_smoke import TINY_DATA, _copy_repo
 from xstilts.fanout import graph
 from xstilts.fanout.coordinator import dry_run
 from xstilts.fanout.worker import StageFailed, publish
@@ -60,7 +61,7 @@ def template(tmp_path_factory, tiny_encoder_dir) -> Path:
     root = tmp_path_factory.mktemp("fanout") / "template"
     root.mkdir()
     _copy_repo(root)
-    _packages(root)
+    place_packages(root, list(TINY_DATA))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["model"]["name"] = str(tiny_encoder_dir)
     params["data"].update(DATA, tasks=list(DATA))
