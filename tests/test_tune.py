@@ -16,6 +16,7 @@ import optuna
 import pytest
 import yaml
 
+from conftest import postgres_server
 from test_resume import SRC, _set_params, write_unseen_dev_vitaminc
 from xstilts.cli import main
 from xstilts.errors import XstiltsError
@@ -285,7 +286,7 @@ with studies.heartbeat(study, trial):
 
 
 def _stale_trial_is_failed_and_retried(url: str) -> None:
-    from optuna.storages import RetryFailedTrialCallback
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
 
     from xstilts.params import TuneParams
     from xstilts.tuning import study as studies
@@ -299,7 +300,7 @@ def _stale_trial_is_failed_and_retried(url: str) -> None:
     retry = studies.next_trial(study, tune, "hb")
     states = [t.state.name for t in study.get_trials(deepcopy=False)]
     assert states == ["FAIL", "RUNNING"]
-    assert RetryFailedTrialCallback.retried_trial_number(study.trials[1]) == dead.number
+    assert RetryHeartbeatStaleTrialCallback.retried_trial_number(study.trials[1]) == dead.number
     assert retry.suggest_float("lr", 1e-5, 1e-3, log=True) == dead.params["lr"]  # the same setting, again
 
 
@@ -311,3 +312,33 @@ def test_a_trial_whose_remote_worker_died_is_failed_and_retried_by_its_heartbeat
 
 def test_heartbeats_on_postgresql(postgres_url):
     _stale_trial_is_failed_and_retried(postgres_url)
+
+
+OPENS_AT = """
+import sys, time
+from xstilts.params import TuneParams
+from xstilts.tuning import study as studies
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # every worker opens the storage at the same moment
+studies.open_storage(TuneParams(storage=sys.argv[1]), "together")
+"""
+
+
+def test_workers_opening_a_fresh_postgresql_database_together_all_start():
+    """Tune workers that a fanout starts together on an empty database: each would create Optuna's tables, and
+    PostgreSQL fails all but one (a duplicate key in pg_type) unless one worker at a time creates them. Three
+    fresh databases, three workers each (without the lock, most such rounds failed here)."""
+    with postgres_server(databases=("fresh0", "fresh1", "fresh2"), port=54332) as url:
+        for name in ("fresh0", "fresh1", "fresh2"):
+            at = str(time.time() + 8)  # past the workers' imports
+            url_here = url.replace("/fresh0?", f"/{name}?")
+            workers = [
+                subprocess.Popen([sys.executable, "-c", OPENS_AT, url_here, at], stderr=subprocess.PIPE, text=True)
+                for _ in range(3)
+            ]
+            said = [w.communicate(timeout=120)[1].strip() for w in workers]
+            failed = [
+                text.splitlines()[-1] if text else "no message"
+                for w, text in zip(workers, said, strict=True)
+                if w.returncode
+            ]
+            assert not failed, f"{name}: {failed}"

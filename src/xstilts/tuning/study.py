@@ -3,9 +3,10 @@
 Workers on one machine share a journal file (Optuna's ``JournalFileBackend``; SQLite is unsafe for parallel
 writers). A lock file next to it makes "count the trials, then ask for one" atomic, so several workers end with
 exactly ``n_trials`` finished trials. ``tune.storage`` may instead name an RDB URL (PostgreSQL) for workers on
-several machines; there the count is not locked, and a worker may run one trial past the cap. There a running
-trial records Optuna heartbeats (``tune.heartbeat``): a trial whose worker went silent is failed by the next
-worker that asks for a trial, and its setting is retried (Optuna's ``RetryFailedTrialCallback``).
+several machines; there PostgreSQL advisory locks serialise the count and the creation of Optuna's tables (on
+other databases the count is not locked, and a worker may run one trial past the cap). There a running trial
+records Optuna heartbeats (``tune.heartbeat``): a trial whose worker went silent is failed by the next worker
+that asks for a trial, and its setting is retried (Optuna's ``RetryHeartbeatStaleTrialCallback``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 RETRIES = 2  # times a trial whose worker went silent is retried (RDB storage)
 WORKER_ATTR, REASON_ATTR, UNTUNED_ATTR = "worker", "fail_reason", "untuned"
 RUN_ATTR = "mlflow_run_id"  # the study's parent MLflow run, shared by every worker
+SCHEMA_LOCK = "optuna tables"  # a PostgreSQL advisory lock's name: one worker at a time creates the tables
 
 
 def journal_path(study_name: str) -> Path:
@@ -52,12 +54,15 @@ def open_storage(tune: TuneParams, study_name: str) -> optuna.storages.BaseStora
         backend = optuna.storages.journal.JournalFileBackend(str(path))
         return optuna.storages.JournalStorage(backend)
     try:
-        return optuna.storages.RDBStorage(
-            tune.storage,
-            heartbeat_interval=tune.heartbeat,
-            grace_period=2 * tune.heartbeat,
-            heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=RETRIES),
-        )
+        # workers starting together on a fresh database would each create Optuna's tables, and all but one fail
+        with _advisory_lock(tune.storage, SCHEMA_LOCK), warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats are "experimental"
+            return optuna.storages.RDBStorage(
+                tune.storage,
+                heartbeat_interval=tune.heartbeat,
+                grace_period=2 * tune.heartbeat,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES),
+            )
     except ModuleNotFoundError as exc:
         raise XstiltsError(
             f"tune.storage needs the {exc.name} driver; `pip install -e '.[postgres]'` (or set tune.storage: null "
@@ -159,13 +164,14 @@ WAIT_ENV = "XSTILTS_TUNE_WAIT"  # xstilts fanout: the worker DVC runs waits for 
 
 
 @contextmanager
-def _advisory_lock(url: str, study_name: str) -> Iterator[None]:
+def _advisory_lock(url: str, name: str) -> Iterator[None]:
+    """A PostgreSQL advisory lock on ``name`` while the block runs (none for other databases)."""
     if not url.startswith("postgresql"):
         yield
         return
     import sqlalchemy
 
-    key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
     engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
     try:
         with engine.connect() as conn:
