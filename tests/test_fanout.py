@@ -176,6 +176,22 @@ def test_fanout_gives_the_serial_pipelines_lock(template, serial, cluster, servi
     assert "Nothing to run" in _run(root, env, sys.executable, "-m", "xstilts", "fanout", "--dry-run").stdout
 
 
+def test_a_committed_lock_does_not_keep_the_nodes_runs_out(template, serial, cluster, services, tmp_path):
+    """A checkout whose committed dvc.lock already names every stage (as this project commits one): the stages
+    still run on the nodes and come back whole, uncached metrics included, so the downstream stages run."""
+    tracking, _ = services
+    root = _clone(template, tmp_path / "repo")
+    env = _environment(tracking)
+    shutil.copy2(serial / "dvc.lock", root / "dvc.lock")
+    _run(root, env, "git", "add", "dvc.lock")
+    _run(root, env, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "the serial run's lock")
+    _run(root, env, sys.executable, "-m", "xstilts", "fanout", "--address", cluster.address)
+    assert _lock(root) == _lock(serial)
+    assert "Data and pipelines are up to date" in _run(root, env, "dvc", "status").stdout
+    for name in ("metrics/retrieve/udhr-none.json", "metrics/target/pos_tr-sst2.json", "metrics/champions.json"):
+        assert (root / name).read_bytes() == (serial / name).read_bytes(), name
+
+
 def test_a_stage_whose_node_is_lost_runs_again_on_another(template, serial, cluster, services, tmp_path):
     """(b) The node training the intermediate model is removed mid-run: the stage runs again on the other node, its
     first MLflow run ends FAILED with the reason, and the results equal the serial run's.

@@ -214,6 +214,7 @@ class _Run:
             self._restore(name, time.time() - result.seconds, result.node)
 
     def _restore(self, name: str, started: float, node: str) -> None:
+        _forget(self.root, name)
         ok = _dvc(self.root, name, "repro", "--single-item", "--pull", name)
         state = ("done" if node else "restored") if ok else "failed"
         self._set(name, state, node=node, seconds=time.time() - started if node else 0.0)
@@ -298,6 +299,18 @@ class _RunCache:
             (stage,) = repo.stage.collect(name)
             stage.save_deps()
             return bool(_can_hash(stage) and repo.stage_cache._load(stage))
+
+
+def _forget(root: Path, name: str) -> None:
+    """Drop ``name``'s entry from dvc.lock (a committed lock has one), so that ``repro --pull`` restores the run
+    a node just made from the run cache: with an entry whose inputs match, DVC pulls the outputs that entry
+    names instead, and leaves the uncached ones (metrics) missing."""
+    from dvc.dvcfile import Lockfile
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        (stage,) = repo.stage.collect(name)
+        Lockfile(repo, str(root / "dvc.lock")).remove_stage(stage)
 
 
 def _end_runs(attempt: str, status: str, reason: str, like: bool = False) -> None:
