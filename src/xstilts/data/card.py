@@ -52,7 +52,10 @@ def task_section(task: Task, prepared: Path) -> list[str]:
         f"- License (as stated): {task.license or 'not stated'}",
         f"- Stands for: {task.stands_for or '—'}",
         f"- Languages: {', '.join(task.languages) or '—'}",
+        f"- Domains: {', '.join(task.domains) or '—'}",
     ]
+    if task.cleaned:
+        lines.append(f"- Cleaned: {task.cleaned}")
     if task.labels:
         lines.append(f"- Labels: {', '.join(task.labels)}")
     lines.append("")

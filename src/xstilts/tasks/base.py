@@ -39,6 +39,7 @@ class Task:
     packages: ClassVar[tuple[str, ...]] = ()  # keys of xstilts.data.sources.PACKAGES this task reads
     stands_for: ClassVar[str] = ""  # the paper / XTREME-R task this one stands in for
     license: ClassVar[str] = ""
+    cleaned: ClassVar[str] = ""  # what prepare changed in the source's rows (BOMs, duplicates, markup), for the card
     description: ClassVar[str] = ""
     unanswerable: ClassVar[bool] = False  # extractive QA: rows may have no answer (SQuAD 2.0)
     # the domains its rows cover, named as the targets name theirs: for the study, a target domain that an
