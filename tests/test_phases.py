@@ -65,6 +65,18 @@ def test_target_reports_every_language_and_is_reproducible(project):
     assert run.info.run_name == "target multiemo <- none"
     assert _inputs(run) == {"multiemo train": "training", "multiemo dev": "evaluation", "multiemo test": "evaluation"}
     assert run.data.tags["model_dir"] == "models/target/multiemo-none"
+    # the trivial baseline beside it: train's majority class, scored on each language's test rows
+    from collections import Counter
+
+    import pyarrow.parquet as pq
+
+    prepared = project / "data/prepared/multiemo"
+    train = Counter(r["label"] for r in pq.read_table(prepared / "train.parquet").to_pylist())
+    majority = min(train, key=lambda k: (-train[k], k))
+    test = pq.read_table(prepared / "test.parquet").to_pylist()
+    for lang in ("en", "de", "pl"):
+        gold = [r["label"] for r in test if r["language"] == lang]
+        assert first[f"test_baseline_accuracy_{lang}"] == pytest.approx(gold.count(majority) / len(gold)), lang
 
 
 def test_target_from_intermediate_is_tagged_with_it(project):

@@ -82,3 +82,14 @@ def test_every_switch_is_reversible(tmp_path):
     paper = load_params(tmp_path / "params.yaml")
     assert "squadshifts" not in paper.intermediate.per_task  # the default's runs do not leak into the paper's
     assert paper.intermediate.for_task("all").examples_cap == 20000
+
+
+@pytest.mark.parametrize("name", [p for p in PROFILES if p != "bigbench"])
+def test_a_fresh_clone_can_fetch_every_profile_but_bigbench(name):
+    """Every offline task a profile names reads only packages the registries still serve."""
+    profile = yaml.safe_load((REPO / "profiles" / f"{name}.yaml").read_text())
+    source = profile["data"].get("source", "offline")
+    unserved = [t for t in profile["data"]["tasks"] if not get_task(t, source=source).served()]
+    assert not unserved, f"profile {name} needs bigbench 1.0.0 for {unserved}"
+    bigbench = yaml.safe_load((REPO / "profiles" / "bigbench.yaml").read_text())
+    assert not all(get_task(t).served() for t in bigbench["data"]["tasks"])

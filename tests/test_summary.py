@@ -26,3 +26,17 @@ def test_intermediate_lines_and_tables(tmp_path):
     assert "Intermediate all (b): English f1 dev 10.0 / test 20.0" in text
     table = comparison_table("t", {"init=none": {"test_f1_fa": 0.158}, "init=all": {"test_f1_fa": 0.201}}, "test_f1_")
     assert "15.8" in table and "20.1" in table
+
+
+def test_a_targets_trivial_baseline_is_a_column_beside_its_inits():
+    from xstilts.summary import _baseline_column
+
+    runs = {
+        "init=none": {"test_accuracy_en": 0.8, "test_accuracy_de": 0.6, "test_baseline_accuracy_en": 0.5},
+        "init=all": {"test_accuracy_en": 0.7},
+    }
+    column = _baseline_column(runs, "accuracy")
+    assert column == {"trivial baseline": {"test_accuracy_en": 0.5}}
+    table = comparison_table("t", {**runs, **column}, "test_accuracy_")
+    assert "trivial baseline" in table.splitlines()[1] and "50.0" in table
+    assert _baseline_column({"init=none": {"test_accuracy_en": 0.8}}, "accuracy") == {}

@@ -82,7 +82,7 @@ def test_unpinned_dataset_stops_with_one_sentence(local_hub, tmp_path):
 
 def test_offline_names_the_stand_in(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(XstiltsError, match="XNLI needs the Hugging Face Hub.*`multiemo`"):
+    with pytest.raises(XstiltsError, match="XNLI needs the Hugging Face Hub.*`polarity`"):
         get_task("xnli", source="hub").prepare(tmp_path / "raw", tmp_path, {})
     with pytest.raises(XstiltsError, match="needs the Hugging Face Hub"):
         get_task("xnli")  # data.source offline

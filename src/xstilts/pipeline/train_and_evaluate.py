@@ -5,6 +5,8 @@ e.g. ``brown_pos`` for the POS targets, ``squadshifts`` for the QA targets). The
 it trains on pick the checkpoint; the task's own dev and test splits (all languages) are reported as
 ``<split>_<metric>_<lang>`` plus ``_zeroshot`` (mean over non-English languages) and, for tasks with human
 originals among translations, ``_translated``. Metric names per family: see :mod:`xstilts.training.evaluation`.
+A target also logs ``test_baseline_<main metric>_<lang>``: its family's trivial baseline (chosen on the rows it
+trained on) on its test split, so its English score shows whether it is learnable here at all.
 
 Several tasks train together on one shared encoder (one head each, batches drawn by the multi-task sampler);
 their final metrics are then prefixed by the task (``<task>_dev_<metric>_<lang>``) and the predictions table
@@ -32,7 +34,7 @@ from xstilts.families.extractive_qa import qa_stride
 from xstilts.modeling import HeadSpec, MultiTaskModel, save_model
 from xstilts.params import TrainParams
 from xstilts.paths import prepared_dir
-from xstilts.tasks import Task, get_task
+from xstilts.tasks import Role, Task, get_task
 from xstilts.training.evaluation import evaluate
 from xstilts.training.features import Collator
 from xstilts.training.loop import TaskData, process_state, train_tasks
@@ -138,6 +140,14 @@ def prepare_task(
     return _Prepared(task, source, train_rows, data)
 
 
+def baseline_metrics(p: _Prepared, test: datasets.Dataset) -> dict[str, float]:
+    """``test_baseline_<main metric>_<lang>`` (and ``_zeroshot``): the trivial baseline on ``test``, per language."""
+    task = p.task
+    baseline = task.spec.baseline(p.train_rows.to_pandas(), test.to_pandas(), list(task.labels), p.source.unanswerable)
+    scores = baseline.evaluation.per_language("test_baseline", task.train_language, task.original_languages)
+    return {k: v for k, v in scores.items() if k.startswith(f"test_baseline_{task.metric}_")}
+
+
 def train_and_evaluate_tasks(
     tasks: list[Task],
     tokenizer,
@@ -224,6 +234,8 @@ def train_and_evaluate_tasks(
                 allow_no_answer=p.task.unanswerable,
             )
             scores = evaluation.per_language(split, p.task.train_language, p.task.original_languages)
+            if split == "test" and p.task.role is Role.TARGET:
+                scores.update(baseline_metrics(p, rows))
             metrics.update({f"{prefix}{k}": v for k, v in scores.items()})
             table = evaluation.table(split)
             if several:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from xstilts.data.packages import PACKAGES
 from xstilts.families import SCHEMAS, Family, FamilySpec  # noqa: F401  (SCHEMAS, Family: re-exported)
 from xstilts.families import spec as family_spec
 
@@ -54,6 +55,11 @@ class Task:
         if not cls.domains and isinstance(one := getattr(cls, "domain", None), str) and one:
             cls.domains = (one,)
 
+    @classmethod
+    def served(cls) -> bool:
+        """Whether the registries still serve every package the task reads (a fresh clone can fetch it)."""
+        return all(PACKAGES[key].served for key in cls.packages)
+
     @property
     def spec(self) -> FamilySpec:
         return family_spec(self.family)
@@ -93,7 +99,7 @@ class HubTask(Task):
     source = "hub"
     packages = ()  # nothing from the registries: fetch/extract skip hub tasks
     display: ClassVar[str] = ""  # the paper's name, e.g. "MNLI"
-    stand_in: ClassVar[str] = ""  # the offline task to use instead (the same name when both sources exist)
+    stand_in: ClassVar[str] = ""  # the served offline task to use instead (same name: both sources); "": none
     stand_in_kind: ClassVar[str] = ""  # what the stand-in is, e.g. "3-way NLI"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -108,7 +114,10 @@ class HubTask(Task):
 
     @classmethod
     def needs_hub(cls) -> str:
-        """The sentence (without its full stop) every failure to reach this task's source starts with."""
+        """The sentence (without its full stop) every failure to reach this task's source starts with: it names the
+        served offline task of the same family, or says that none is served."""
+        if not cls.stand_in:
+            return f"{cls.display} needs the Hugging Face Hub; no offline {cls.stand_in_kind} task is served"
         shared = " with data.source: offline" if cls.stand_in == cls.name else ""
         kind = cls.stand_in_kind
         return f"{cls.display} needs the Hugging Face Hub; the offline {kind} task is `{cls.stand_in}`{shared}"

@@ -43,9 +43,9 @@ class _HubClassification(HubDatasetTask):
 
 
 class _HubNli(_HubClassification):
-    """3-way NLI: premise and hypothesis; offline, VitaminC stands in."""
+    """3-way NLI: premise and hypothesis; offline, RTE (2-way) stands in: no 3-way NLI is served by the registries."""
 
-    stand_in, stand_in_kind = "vitaminc", "3-way NLI"
+    stand_in, stand_in_kind = "rte", "NLI (2-way; no 3-way NLI is served)"
     text_a, text_b = "premise", "hypothesis"
     labels = NLI_LABELS
 

@@ -21,7 +21,7 @@ class _HubSquad(HubDatasetTask):
     family = Family.EXTRACTIVE_QA
     role = Role.INTERMEDIATE
     domain = "wikipedia"
-    stand_in, stand_in_kind = "squadshifts", "extractive QA"
+    stand_in, stand_in_kind = "", "extractive QA"
     license = "CC BY-SA 4.0"
 
     def convert(self, row: dict[str, Any], features: Any, part: Part) -> dict[str, Any] | None:

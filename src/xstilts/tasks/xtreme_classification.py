@@ -18,7 +18,7 @@ class _SentencePairTask(XtremeHubTask):
     """Sentence-pair classification with one Hub config per language, read by :func:`conv.sentence_pairs`."""
 
     family, role = Family.CLASSIFICATION, Role.TARGET
-    stand_in, stand_in_kind = "multiemo", "multilingual classification"
+    stand_in, stand_in_kind = "polarity", "multilingual classification"
 
     def parts(self) -> list[Part]:
         """Dev and test in every language: each language's validation and test splits."""

@@ -52,7 +52,7 @@ class XcopaTask(XtremeHubTask):
     (train_from copa_siqa). Ids 'xcopa-<split>-<idx>', shared by translations."""
 
     name, display, family, role = "xcopa", "XCOPA", Family.MULTIPLE_CHOICE, Role.TARGET
-    stand_in, stand_in_kind = "parsinlu_mc", "multilingual multiple-choice"
+    stand_in, stand_in_kind = "exams", "multilingual multiple-choice"
     languages = XCOPA_LANGUAGES
     train_from = "copa_siqa"
     domain = "commonsense"

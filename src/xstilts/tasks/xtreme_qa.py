@@ -19,7 +19,7 @@ TYDIQA_LANGUAGES = ("ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te")
 
 class _QaTask(XtremeHubTask):
     family, role = Family.EXTRACTIVE_QA, Role.TARGET
-    stand_in, stand_in_kind = "hindi_qa", "extractive QA (also parsinlu_rc)"
+    stand_in, stand_in_kind = "", "extractive QA"
     domain = "wikipedia"
 
     def convert(self, dataset: Any, language: str, split: str, source: str) -> list[dict[str, Any]]:

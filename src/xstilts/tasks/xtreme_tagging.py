@@ -43,7 +43,7 @@ class UdposTask(XtremeHubTask):
     only, as XTREME does). Ids 'udpos-<lang>-<split>-<position>'."""
 
     name, display, family, role = "udpos", "UD-POS", Family.TAGGING, Role.TARGET
-    stand_in, stand_in_kind = "pos_tr", "POS tagging (12 universal tags; also pos_he, pos_zh, pos_vi)"
+    stand_in, stand_in_kind = "pos_tr", "POS tagging (12 universal tags; every pos_<language> task)"
     labels = UPOS17
     languages = tuple(UDPOS_CONFIGS)
     domain = "treebank"
@@ -74,21 +74,17 @@ class UdposTask(XtremeHubTask):
 @register
 class WikiannTask(XtremeHubTask):
     """WikiANN named entities with the Rahimi et al. (2019) splits (unimelb-nlp/wikiann, one config per language):
-    tokens and IOB2 tags O/B-/I- PER, ORG, LOC (ClassLabel ner_tags). Trains on its own English train split. There is no
-    offline stand-in: NER is hub-only. Ids 'wikiann-<lang>-<split>-<position>'."""
+    tokens and IOB2 tags O/B-/I- PER, ORG, LOC (ClassLabel ner_tags). Trains on its own English train split. Offline,
+    `ner` (English tweets -> Japanese, the same three types) stands in. Ids 'wikiann-<lang>-<split>-<position>'."""
 
     name, display, family, role = "wikiann", "WikiANN (PAN-X)", Family.TAGGING, Role.TARGET
-    stand_in, stand_in_kind = "", "NER (none: NER data is hub-only)"
+    stand_in, stand_in_kind = "ner", "NER (PER/LOC/ORG)"
     labels = NER_TAGS
     languages = WIKIANN_LANGUAGES
     domain = "wikipedia"
     pin = Pin("unimelb-nlp/wikiann", "f0a3be6dc5564c0cc4150bb660144800a1f539d4", "a Parquet commit")
     stands_for = "WikiANN / PAN-X NER (XTREME-R)"
     license = "WikiANN: ODC-By (dataset card)"
-
-    @classmethod
-    def needs_hub(cls) -> str:
-        return f"{cls.display} needs the Hugging Face Hub; there is no offline NER task"
 
     def parts(self) -> list[Part]:
         return [("train", "en", "train", "en")] + [(s, lang, h, lang) for s, h in EVAL for lang in self.languages]
