@@ -1,5 +1,7 @@
 """Multilingual POS targets (UD-POS stand-ins): Turkish, Hebrew, Chinese and Vietnamese, in 12 universal tags.
 
+German, Spanish, Italian, Dutch, Indonesian and Cantonese follow the same template in :mod:`.pos_more`.
+
 Each language is its own task (``pos_tr``, ``pos_he``, ``pos_zh``, ``pos_vi``): a tagging head trained on English
 (``brown_pos``) is evaluated zero-shot on each, with dev and test splits only. Every treebank's own tags are
 mapped to :data:`~xstilts.tasks.universal_pos.UPOS12` by a data file under ``tagmaps/`` (one TSV per tagset,
@@ -34,11 +36,14 @@ class Sentence:
 
 
 def load_tagmap(name: str) -> dict[str, str]:
-    """``tagmaps/<name>.tsv`` as {source tag: universal tag}; every target must be one of :data:`UPOS12`."""
+    """``tagmaps/<name>.tsv`` as {source tag: universal tag}; every target must be one of :data:`UPOS12`.
+
+    ``#`` starts a comment line, except ``#<TAB>``: the entry for a tag that is ``#`` itself.
+    """
     text = resources.files("xstilts.tasks").joinpath("tagmaps", f"{name}.tsv").read_text(encoding="utf-8")
     mapping: dict[str, str] = {}
     for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.startswith("#"):
+        if not line.strip() or (line.startswith("#") and not line.startswith("#\t")):
             continue
         parts = line.split("\t")
         if len(parts) != 2 or parts[1] not in UPOS12 or parts[0] in mapping:
@@ -207,9 +212,12 @@ class PosTarget(Task):
     }
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Its ``name`` and ``languages`` follow from ``language``, its ``packages`` from the folder of ``path``."""
+        """Its ``name`` and ``languages`` follow from ``language``, its ``packages`` from the folder of ``path``, its
+        ``domains`` from its own ``domain`` (not the ``("news",)`` that Task gave this base class)."""
         super().__init_subclass__(**kwargs)
         cls.name, cls.languages = f"pos_{cls.language}", (cls.language,)
+        if "domains" not in vars(cls):
+            cls.domains = (cls.domain,)
         folder = cls.path.split("/", 1)[0]
         cls.packages = tuple(key for key, (_, _, into) in EXTRACTS.items() if into == folder)
 
