@@ -135,7 +135,8 @@ def test_every_hub_task_points_at_a_served_offline_task_of_its_family_or_says_no
             continue
         stand_in = get_task(task.stand_in)  # an offline task ...
         assert stand_in.served(), f"{name}'s stand-in {task.stand_in} reads a package the registries no longer serve"
-        assert stand_in.family == task.family, name
+        # the same family; retrieval tasks stand in for each other (BUCC mines, UDHR pairs: both bitext retrieval)
+        assert stand_in.family == task.family or stand_in.role == task.role == Role.RETRIEVAL, name
 
 
 def test_every_intermediate_hub_task_pins_its_sources_and_names_an_offline_stand_in():
