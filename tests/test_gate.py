@@ -1,5 +1,5 @@
-"""The learning gate: each family's trivial baseline, chosen on train and scored like the model, and the check
-that an intermediate model beat it on its own test split."""
+"""The learning gate: each family's trivial baseline, chosen on train and scored like the model, and the diagnosis
+of each task head (learned, not learned, unclear) on its own test split, its seeds averaged."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from xstilts.families import spec
-from xstilts.study.gate import GateInput, aligned, check
+from xstilts.study.gate import GateInput, aligned, check, findings
 
 
 def rows(n: int, **columns) -> pd.DataFrame:
@@ -70,11 +70,54 @@ def test_a_model_at_its_majority_class_did_not_learn_and_a_better_one_did():
     rng = np.random.default_rng(0)
     majority = (rng.random(400) < 0.5).astype(float)
     stuck = _gate(majority.copy(), majority)  # predicts the majority class: exactly the baseline
-    assert not stuck["learned"] and stuck["diff"] == 0
+    assert stuck["state"] == "not learned" and not stuck["learned"] and stuck["diff"] == 0
     better = np.where(rng.random(400) < 0.5, 1.0, majority)  # right on half the rows the baseline gets wrong
     learned = _gate(better, majority)
-    assert learned["learned"] and learned["low"] > 0.02
-    assert not _gate(better, majority, margin=0.5)["learned"]  # the declared margin is what it must beat
+    assert learned["state"] == "learned" and learned["low"] > 0.02
+    assert _gate(better, majority, margin=0.5)["state"] == "not learned"  # the declared margin is what it must beat
+    assert learned["half_width"] == pytest.approx((learned["high"] - learned["low"]) / 2)
+
+
+def test_a_head_whose_interval_holds_the_margin_is_unclear():
+    rng = np.random.default_rng(1)
+    majority = (rng.random(80) < 0.5).astype(float)
+    slightly = np.where(rng.random(80) < 0.12, 1.0, majority)  # ~6 points above the baseline on 80 rows
+    row = _gate(slightly, majority)
+    assert row["low"] < 0.02 < row["high"] and row["state"] == "unclear" and not row["learned"]
+
+
+def test_a_heads_seeds_are_averaged_with_an_interval_that_counts_them():
+    rng = np.random.default_rng(2)
+    majority = (rng.random(300) < 0.5).astype(float)
+    inputs = []
+    for seed, share in ((13, 0.2), (14, 0.5), (15, 0.8)):  # seed luck: the share of wrong rows it gets right
+        score = np.where(rng.random(300) < share, 1.0, majority)
+        table = rows(300).assign(score=score, weight=1.0, baseline_score=majority, baseline_weight=1.0)
+        inputs.append(
+            GateInput(f"all-s{seed}", "all", "nli", "accuracy", "majority", table.sample(frac=1, random_state=seed))
+        )
+    [row] = check(inputs, 0.02, 2_000, 0, 0.95)
+    assert row["runs"] == ["all-s13", "all-s14", "all-s15"] and row["seeds"] == 3
+    assert row["a_value"] == pytest.approx(np.mean(row["per_seed"]))
+    assert row["se_seeds"] == pytest.approx(np.std(row["per_seed"], ddof=1) / np.sqrt(3))
+    assert row["se_seeds"] > row["se_test"] > 0  # the seeds' spread dominates the gate's error here
+
+
+def test_interference_is_a_group_head_that_did_not_learn_while_the_member_alone_did():
+    rng = np.random.default_rng(3)
+    majority = (rng.random(400) < 0.5).astype(float)
+    good = np.where(rng.random(400) < 0.6, 1.0, majority)
+    inputs = []
+    for name, task, score in (("nli", "nli", good), ("qa", "qa", good), ("all", "nli", majority), ("all", "qa", good)):
+        table = rows(400).assign(score=score, weight=1.0, baseline_score=majority, baseline_weight=1.0)
+        inputs.append(GateInput(name, name, task, "accuracy", "majority", table))
+    gate = check(inputs, 0.02, 1_000, 0, 0.95)
+    assert [r["state"] for r in gate] == ["learned", "learned", "not learned", "learned"]
+    [found] = findings(gate, "all", ["nli", "qa"])
+    assert found["kind"] == "interference" and found["task"] == "nli"
+    assert [r["spec"] for r in found["rows"]] == ["all", "nli"]
+    alone_stuck = findings([{**gate[0], "state": "not learned"}, *gate[1:]], "all", ["nli", "qa"])
+    assert [f["kind"] for f in alone_stuck] == ["member not learned", "group head not learned"]
 
 
 def test_the_gate_lines_the_baseline_up_with_the_predictions_by_id_and_language():

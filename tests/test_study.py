@@ -1,4 +1,4 @@
-"""The study: paired bootstrap, Holm, per-example metric parts, best member on dev, and verdicts from numbers."""
+"""The study: paired bootstrap, Holm, per-example metric parts, and verdicts from one set of numbers."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from synthetic_study import frame, gate_rows, scored, target
+from synthetic_study import BUDGET, DESIGN, LEARNED, frame, levels_target, scored, target
 from xstilts.errors import XstiltsError
 from xstilts.families.base import Evaluation
 from xstilts.families.tagging import tagging_scores
-from xstilts.study.analysis import Target, align
+from xstilts.study.analysis import align
 from xstilts.study.bootstrap import Scored
 from xstilts.study.document import build, markdown
 from xstilts.study.intervals import holm
@@ -110,96 +110,8 @@ def test_tagging_parts_give_the_familys_own_metric_over_any_rows(labels):
         assert score[rows].sum() / weight[rows].sum() == pytest.approx(expected)
 
 
-# ------------------------------------------------------------------ the report from hand-made results
-
-DESIGN = Design("all", ("nli", "qa"), ("emo",), (), -1, seed=13, resamples=2_000, confidence=0.95, seeds=(1, 2, 3))
-BUDGET = {
-    "nli": {"spec": "nli", "steps": 40.0, "examples": 640.0},
-    "qa": {"spec": "qa", "steps": 25.0, "examples": 400.0},
-    "all": {"spec": "all", "steps": 60.0, "examples": 960.0},
-}
-SPECS = {"nli": ["nli"], "qa": ["qa"], "all": ["nli", "qa"]}
-LEARNED = gate_rows(SPECS)
-
-
-def levels_target(gain: float, noise: float, rows: int, seed: int = 0, example_noise: float = 0.0):
-    """Continuous scores: every init at one per-example level, the group ``gain`` above it out of domain, each
-    run shifted by seed luck of sd ``noise`` and each of its scores by noise of sd ``example_noise``; 3 seeds."""
-    rng = np.random.default_rng(seed)
-    base = frame(rows)
-    level = rng.uniform(0.3, 0.7, len(base))
-    outside = (base["domain"] != "hotels").to_numpy()
-    runs = {
-        init: [
-            base.assign(
-                score=level
-                + gain * outside * (init == "all")
-                + rng.normal(0, noise)
-                + rng.normal(0, example_noise, len(base)),
-                weight=1.0,
-            )
-            for _ in range(3)
-        ]
-        for init in ("none", "nli", "qa", "all")
-    }
-    return target(runs)
-
-
-RESULT_SETS = {  # the four answers, from four hand-made result sets
-    "yes": (levels_target(0.10, 0.005, 40, example_noise=0.02), LEARNED),
-    "no": (levels_target(0.0, 0.001, 40), LEARNED),
-    "inconclusive": (levels_target(0.02, 0.01, 10, example_noise=0.3), LEARNED),
-    "uninformative": (levels_target(0.10, 0.005, 40), gate_rows(SPECS, stuck=("nli",))),
-}
-
-
-@pytest.mark.parametrize("expected", list(RESULT_SETS))
-def test_the_verdict_gives_each_of_its_four_answers(expected):
-    t, gate = RESULT_SETS[expected]
-    study = build([t], DESIGN, BUDGET, gate)
-    verdict = study["targets"]["emo"]["verdict"]
-    assert verdict["answer"] == expected
-    assert study["answer"][0].startswith(f"**Classification.** {expected.capitalize()}")
-    assert f"**{expected}**" in markdown(study, [])
-
-
-def test_a_member_at_its_majority_class_makes_the_family_uninformative_never_no():
-    t, _ = RESULT_SETS["no"]
-    study = build([t], DESIGN, BUDGET, gate_rows(SPECS, stuck=("nli",)))
-    verdict = study["targets"]["emo"]["verdict"]
-    assert verdict["answer"] == "uninformative"
-    # it names the task, its score and the baseline's
-    assert "`nli`" in verdict["why"] and "majority class 'SUPPORTS'" in study["answer"][0]
-    assert "`nli` in `all`" in verdict["why"] and "(in `all`): test accuracy" in study["answer"][0]  # the group's head
-    assert "No" not in study["answer"][0].split(".")[1]
-    text = markdown(study, [])
-    assert text.index("## Did phase 2 learn?") < text.index("## Primary comparisons")
-    assert "| `nli` | nli | accuracy" in text and "| **no** |" in text
-
-
-def test_the_report_is_the_same_bytes_on_a_rerun():
-    t, gate = RESULT_SETS["yes"]
-    first, again = build([t], DESIGN, BUDGET, gate), build([t], DESIGN, BUDGET, gate)
-    assert json.dumps(again, sort_keys=True) == json.dumps(first, sort_keys=True)
-    assert markdown(again, []) == markdown(first, [])
-    primary = first["targets"]["emo"]["primary"]
-    assert primary["kind"] == "robustness" and primary["low"] > 0 and primary["p_holm"] < 0.05
-    assert first["targets"]["emo"]["detectable"]["effect"] > 0
-
-
-def test_holm_runs_over_the_primary_comparisons_of_all_targets():
-    yes, _ = RESULT_SETS["yes"]
-    other = levels_target(0.0, 0.01, 10, seed=4, example_noise=0.3)
-    declared = ("family", "metric", "train_language", "original_languages", "train_domains")
-    other = Target.of("emo2", other.seed_runs, **{k: getattr(yes, k) for k in declared})
-    study = build([yes, other], DESIGN, BUDGET, LEARNED)
-    ps = {n: t["primary"] for n, t in study["targets"].items()}
-    assert [round(x, 6) for x in holm([ps["emo"]["p"], ps["emo2"]["p"]])] == [ps["emo"]["p_holm"], ps["emo2"]["p_holm"]]
-    assert all(c["role"] != "primary" for t in study["targets"].values() for c in t["comparisons"])
-
-
 def test_domain_and_language_shift_are_measured_apart():
-    study = build([RESULT_SETS["yes"][0]], DESIGN, BUDGET, LEARNED)
+    study = build([levels_target(0.10, 0.005, 40, example_noise=0.02)], DESIGN, BUDGET, LEARNED)
     rob = study["targets"]["emo"]["robustness"]["none"]
     assert set(study["targets"]["emo"]["measures"]) == {"zero_shot", "zero_shot_ood", "zero_shot_id", "english_ood"}
     assert rob["gap_ood_minus_id"] == pytest.approx(rob["zero_shot_ood"] - rob["zero_shot_id"])
@@ -212,17 +124,6 @@ def test_runs_scored_on_different_examples_are_refused():
         align({"none": a, "all": a.iloc[1:]}, "emo")
     with pytest.raises(XstiltsError, match="score/weight"):
         align({"none": a.drop(columns=["score"])}, "emo")
-
-
-def test_one_seed_says_its_intervals_cover_the_test_set_only():
-    rng = np.random.default_rng(0)
-    base = frame(30)
-    one = target({i: [scored(base, {"hotels": 0.6, "medicine": 0.5}, rng)] for i in ("none", "nli", "qa", "all")})
-    design = Design("all", ("nli", "qa"), ("emo",), (), -1, seed=13, resamples=2_000, confidence=0.95)
-    study = build([one], design, BUDGET, LEARNED)
-    assert study["targets"]["emo"]["primary"]["se_seeds"] == 0
-    assert any("covers test-set sampling only" in line for line in study["underpowered"])
-    assert "one seed (13): the intervals cover test-set sampling only" in markdown(study, [])
 
 
 # ------------------------------------------------------------------ bad input
@@ -290,7 +191,7 @@ def test_several_seeds_are_averaged_per_example_and_reported_with_their_spread()
 
 
 def test_the_budget_names_each_spec_once_across_seeds_and_says_when_seeds_differ():
-    from xstilts.study.verdict import budget_sentence
+    from xstilts.study.prose import budget_sentence
 
     study = {
         "design": {"seeds": [13, 14], "resamples": 1000},

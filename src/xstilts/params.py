@@ -191,11 +191,14 @@ class StudyParams(_Strict):
     seeds: list[int] = Field(default_factory=list)
     resamples: int = Field(default=10_000, ge=1_000)  # paired bootstrap resamples per comparison
     confidence: float = Field(default=0.95, gt=0.5, lt=1)  # of every interval
-    # points (of the metric in %): an intermediate task counts as learned when the lower bound of its test score
-    # minus its trivial baseline's is above learn_margin; min_effect is the smallest difference of interest, below
-    # which the verdict says "no"
+    # points (of the metric in %): a task head learned when the interval of its test score minus its trivial
+    # baseline's lies above learn_margin (not learned: below; else unclear); min_effect is the smallest difference
+    # of interest ("no gain of interest": the interval lies between -min_effect and +min_effect)
     learn_margin: float = Field(default=2.0, ge=0, lt=100)
     min_effect: float = Field(default=2.0, gt=0, lt=100)
+    # runs per init below which no verdict is given ("not assessed (1 seed)"): one seed's interval covers the
+    # test set only, not the seed-to-seed spread of the training procedure
+    min_seeds: int = Field(default=3, ge=2)
 
 
 class Params(_Strict):

@@ -28,6 +28,7 @@ from xstilts.study.runs import (
     load_retrieval,
     load_target,
     retrieval_layers,
+    run_machines,
 )
 from xstilts.tracking import Tag, log_settings, phase_run, run_name
 
@@ -49,7 +50,7 @@ def run_report(params: Params | None = None) -> dict:
         targets += [load_retrieval(name, design) for name in design.retrieval]
         layers = {name: retrieval_layers(name, design) for name in design.retrieval}
         gate = check(gate_inputs(design), design.learn_margin, design.resamples, design.seed, design.confidence)
-        study = build(targets, design, intermediate_budget(design), gate, layers)
+        study = build(targets, design, intermediate_budget(design), gate, layers, run_machines(design))
         json_path, md_path, plot_dir = report_paths()
         with tempfile.TemporaryDirectory(dir=json_path.parent.parent) as tmp:
             drawn = draw(study, Path(tmp), intermediate_curves(design))
@@ -64,7 +65,8 @@ def run_report(params: Params | None = None) -> dict:
         for path in (json_path, md_path):
             mlflow.log_artifact(str(path))
         mlflow.log_artifacts(str(plot_dir), artifact_path="study")
-        mlflow.log_metric("phase2_not_learned", sum(not r["learned"] for r in study["gate"]))
+        for state in ("not learned", "unclear"):
+            mlflow.log_metric(f"phase2_{state.replace(' ', '_')}", sum(r["state"] == state for r in study["gate"]))
         for name, target in study["targets"].items():
             primary = target["primary"]
             mlflow.log_metrics({f"{name}_primary_diff": primary["diff"], f"{name}_primary_p": primary["p"]})

@@ -5,14 +5,14 @@ languages; human originals such as Polish apart from machine translations) and b
 (the domains its English training rows come from), unseen rows (domains neither its training data nor any
 intermediate task of the design covers) and, apart, rows of domains only phase-2 data covered. Every value is
 the mean over seeds of each seed's metric, with an interval that counts the seeds and the test set
-(:mod:`~xstilts.study.intervals`).
+(:mod:`~xstilts.study.intervals`). Inits whose runs share their seeds (a target run of seed s from each init) are
+compared paired: one difference per seed.
 
-The primary comparison of a target (:func:`primary`): the group against its best member, the member chosen
-separately for each seed on dev, from the *other* seeds' runs (so the choice does not share the seed luck it is
-compared on); for targets with domains, the headline is the difference of differences ``(group - best) unseen
-minus (group - best) in-domain``. A target without dev rows is compared with every member (an intersection-union
-test: the group beats its best member only if it beats each). The comparisons against ``none`` and each member
-are secondary (Holm within each measure).
+The primary comparison of a target (:mod:`~xstilts.study.primary`): the group against every member
+(intersection-union), so no best member is chosen; for targets with domains, the headline is the difference of
+differences ``(group - member) unseen minus (group - member) in-domain``. The comparisons against ``none``, each
+member and the best member (the same intersection-union interval, per measure) are secondary (Holm within each
+measure).
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ import pandas as pd
 from xstilts.errors import XstiltsError
 from xstilts.study.bootstrap import Scored, ratio, resampled_metrics, translation_keys
 from xstilts.study.intervals import Interval, SeedTerm, holm, interval, with_holm
+from xstilts.study.primary import Primary
 
 NONE = "none"
-BEST = "best member"  # the per-seed best member, as one more init
+BEST = "best member"  # the group against every member: the least of its differences to them
 ROW_KEY = ["id", "language"]
+Parts = dict[str, list[tuple[np.ndarray, np.ndarray]]]  # init -> per seed: (score, weight) of the test rows
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Target:
     train_domains: tuple[str, ...]
     seed_runs: dict[str, list[pd.DataFrame]]  # init -> one predictions table per seed (both splits)
     phase2_domains: tuple[str, ...] = ()  # its test domains that an intermediate task of the design covers
+    seed_names: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # init -> its runs' seeds (default: 0..n-1)
 
     @classmethod
     def of(cls, name: str, seed_runs: dict[str, list[pd.DataFrame]], **declared: Any) -> Target:
@@ -54,10 +57,24 @@ class Target:
         per_seed = {init: [aligned[f"{init}#{k}"] for k in range(len(t))] for init, t in seed_runs.items()}
         return cls(name=name, seed_runs=per_seed, **declared)
 
+    def seeds_of(self, init: str) -> tuple[Any, ...]:
+        """The seeds of ``init``'s runs, in order: runs of two inits with the same seeds are paired."""
+        return tuple(self.seed_names.get(init, range(len(self.seed_runs[init]))))
+
     @cached_property
     def runs(self) -> dict[str, pd.DataFrame]:
         """Each init's table with every example's score and weight averaged over its seeds."""
         return {init: average_seeds(tables) for init, tables in self.seed_runs.items()}
+
+    @cached_property
+    def test_parts(self) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+        """Each init's runs' (score, weight) on the test rows, in the order of :meth:`rows`."""
+        first = next(iter(self.seed_runs.values()))[0]
+        test = (first["split"] == "test").to_numpy()
+        return {
+            init: [(t["score"].to_numpy(float)[test], t["weight"].to_numpy(float)[test]) for t in tables]
+            for init, tables in self.seed_runs.items()
+        }
 
     def rows(self, split: str, init: str) -> pd.DataFrame:
         table = self.runs[init]
@@ -131,13 +148,22 @@ class Evidence:
     resampled: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     examples: dict[str, int] = field(default_factory=dict)
     confidence: float = 0.95
+    names: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # init -> its runs' seeds (pairing)
 
-    def add(self, name: str, mask: np.ndarray, tables: dict[str, list[pd.DataFrame]], resamples: int, seed: int):
-        tests = {init: [t[t["split"] == "test"] for t in per_seed] for init, per_seed in tables.items()}
-        for init, per_seed in tests.items():
-            self.seeds[(init, name)] = [scored(t, mask).metric() for t in per_seed]
-        parts = [scored(average_seeds(per_seed), mask) for per_seed in tests.values()]
-        for init, values in zip(tests, resampled_metrics(parts, resamples, seed), strict=True):
+    def add(self, name: str, mask: np.ndarray, rows: pd.DataFrame, parts: Parts, resamples: int, seed: int) -> None:
+        """Measure ``name`` (the ``mask`` of the test ``rows``) from each init's per-seed (score, weight) ``parts``."""
+        chosen = rows[mask]
+        strata = chosen["language"].to_numpy(str)
+        clusters = translation_keys(chosen["id"].tolist(), chosen["language"].tolist())
+
+        def of(score: np.ndarray, weight: np.ndarray) -> Scored:
+            return Scored(score[mask], weight[mask], strata, clusters)
+
+        averaged = []
+        for init, runs in parts.items():
+            self.seeds[(init, name)] = [of(score, weight).metric() for score, weight in runs]
+            averaged.append(of(np.mean([s for s, _ in runs], axis=0), np.mean([w for _, w in runs], axis=0)))
+        for init, values in zip(parts, resampled_metrics(averaged, resamples, seed), strict=True):
             self.resampled[(init, name)] = values
         self.examples[name] = int(mask.sum())
 
@@ -145,12 +171,17 @@ class Evidence:
         return float(np.mean(self.seeds[(init, name)]))
 
     def value(self, coefs: dict[tuple[str, str], float], shown: tuple[float, float], confidence: float | None = None):
-        """``sum(coef * metric)`` over (init, measure) keys, with its interval."""
-        inits = dict.fromkeys(init for init, _ in coefs)
-        terms = [
-            SeedTerm(np.sum([c * np.asarray(self.seeds[k]) for k, c in coefs.items() if k[0] == init], axis=0))
-            for init in inits
-        ]
+        """``sum(coef * metric)`` over (init, measure) keys, with its interval: inits whose runs have the same
+        seeds (two or more) are paired, one seed term of their per-seed combination; the others apart."""
+        per_init: dict[str, np.ndarray] = {}
+        for (init, name), c in coefs.items():
+            per_init[init] = per_init.get(init, 0.0) + c * np.asarray(self.seeds[(init, name)], dtype=float)
+        paired: dict[tuple[Any, ...], np.ndarray] = {}
+        for init, values in per_init.items():
+            seeds = self.names.get(init, tuple(range(len(values))))
+            key = seeds if len(values) > 1 else (init,)  # one run (no seed to pair on): its own term
+            paired[key] = paired.get(key, 0.0) + values
+        terms = [SeedTerm(values) for values in paired.values()]
         resampled = np.sum([c * self.resampled[k] for k, c in coefs.items()], axis=0)
         examples = sum(self.examples[name] for name in dict.fromkeys(name for _, name in coefs))
         return interval(terms, resampled, confidence or self.confidence, examples, shown)
@@ -158,24 +189,6 @@ class Evidence:
     def difference(self, a: str, b: str, name: str, confidence: float | None = None) -> Interval:
         shown = (self.mean(a, name), self.mean(b, name))
         return self.value({(a, name): 1.0, (b, name): -1.0}, shown, confidence)
-
-
-def best_per_seed(target: Target, members: list[str], measure: Measure) -> list[str] | None:
-    """For each seed, the member with the best dev score by ``measure`` over the *other* seeds' runs (with one
-    seed: its own run; ties: the first listed); None without dev rows (the best member is never chosen on test)."""
-    dev = {m: [t[t["split"] == "dev"] for t in target.seed_runs[m]] for m in members}
-    first = dev[members[0]][0]
-    if first.empty or not measure.mask(first, target).any():
-        return None
-    values = {m: [scored(t, measure.mask(t, target)).metric() for t in tables] for m, tables in dev.items()}
-    n = len(values[members[0]])
-    others = [[s] if n == 1 else [k for k in range(n) if k != s] for s in range(n)]
-
-    def chosen(rows: list[int]) -> str:
-        means = {m: float(np.nanmean([values[m][k] for k in rows])) for m in members}
-        return max(members, key=lambda m: (-np.inf if np.isnan(means[m]) else means[m], -members.index(m)))
-
-    return [chosen(rows) for rows in others]
 
 
 @dataclass
@@ -191,22 +204,6 @@ class Comparison:
 
 
 @dataclass
-class Primary:
-    """A target's primary comparison: the value its verdict reads."""
-
-    kind: str  # "robustness" (difference of differences), "level" (group - best member), "every member" (IUT)
-    measure: str  # the headline measure
-    interval: Interval  # "every member": the comparison with the least favourable member
-    against: str  # the member(s) compared with: "vitaminc, squadshifts, vitaminc" (per seed) or the one member
-    upper: float  # the bound "no" reads: the interval's high; "every member": the lowest Bonferroni high
-    best: list[str] | None = None  # the best member of each seed
-
-    def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in vars(self).items() if k != "interval"}
-        return {**out, **self.interval.as_dict()}
-
-
-@dataclass
 class Results:
     evidence: Evidence
     comparisons: list[Comparison]
@@ -216,43 +213,37 @@ class Results:
 def analyse(target: Target, group: str, members: list[str], resamples: int, seed: int, confidence: float) -> Results:
     """Every measure's evidence, the secondary comparisons (Holm per measure) and the primary comparison."""
     chosen = measures(target)
-    best = best_per_seed(target, members, headline(target))
-    tables = dict(target.seed_runs)
-    if best is not None:
-        tables[BEST] = [target.seed_runs[m][s] for s, m in enumerate(best)]
-    evidence = Evidence(confidence=confidence)
+    evidence = Evidence(confidence=confidence, names={i: target.seeds_of(i) for i in target.seed_runs})
     test = target.rows("test", NONE)
     for k, measure in enumerate(chosen):
-        evidence.add(measure.name, measure.mask(test, target), tables, resamples, seed + 1009 * k)
+        evidence.add(measure.name, measure.mask(test, target), test, target.test_parts, resamples, seed + 1009 * k)
+    runs = min(len(target.seed_runs[i]) for i in [group, *members])
     comparisons = []
     for measure in chosen:
         pairs = [(i, NONE, "vs none") for i in [*members, group]] + [(group, m, "group vs member") for m in members]
-        if best is not None:
-            pairs.append((group, BEST, "group vs best member"))
         rows = [Comparison(a, b, measure.name, evidence.difference(a, b, measure.name), role) for a, b, role in pairs]
+        each = {m: evidence.difference(group, m, measure.name) for m in members}
+        best = Primary("level", measure.name, each, runs).interval(confidence)
+        rows.append(Comparison(group, BEST, measure.name, best, "group vs best member"))
         for c, p in zip(rows, holm([c.interval.p for c in rows]), strict=True):
             c.interval = with_holm(c.interval, p)
         comparisons += rows
-    return Results(evidence, comparisons, primary(target, evidence, group, members, best))
+    return Results(evidence, comparisons, primary(target, evidence, group, members, runs))
 
 
-def primary(target: Target, evidence: Evidence, group: str, members: list[str], best: list[str] | None) -> Primary:
+def primary(target: Target, evidence: Evidence, group: str, members: list[str], runs: int) -> Primary:
+    """The group against every member on the headline measure: a difference of differences where the test has
+    in-domain and unseen rows, else the level."""
     name = headline(target).name
-    if best is None:  # no dev rows: the group must beat every member (intersection-union test)
-        each = {m: evidence.difference(group, m, name) for m in members}
-        worst = min(members, key=lambda m: (1 if each[m].diff > 0 else -1) * (1 - each[m].p))
-        alpha = (1 - evidence.confidence) / len(members)  # Bonferroni: "below min_effect against some member"
-        upper = min(evidence.difference(group, m, name, 1 - alpha).high for m in members)
-        return Primary("every member", name, each[worst], worst, upper)
-    against = ", ".join(best) if len(set(best)) > 1 else best[0]
-    if name == UNSEEN.name:
-        out, inside = UNSEEN.name, IN_DOMAIN.name
-        coefs = {(group, out): 1.0, (BEST, out): -1.0, (group, inside): -1.0, (BEST, inside): 1.0}
-        gaps = tuple(evidence.mean(i, out) - evidence.mean(i, inside) for i in (group, BEST))
-        iv = evidence.value(coefs, gaps)
-        return Primary("robustness", name, iv, against, iv.high, best)
-    iv = evidence.difference(group, BEST, name)
-    return Primary("level", name, iv, against, iv.high, best)
+    if name != UNSEEN.name:
+        return Primary("level", name, {m: evidence.difference(group, m, name) for m in members}, runs)
+    out, inside = UNSEEN.name, IN_DOMAIN.name
+    each = {}
+    for m in members:
+        coefs = {(group, out): 1.0, (m, out): -1.0, (group, inside): -1.0, (m, inside): 1.0}
+        gaps = tuple(evidence.mean(i, out) - evidence.mean(i, inside) for i in (group, m))
+        each[m] = evidence.value(coefs, gaps)
+    return Primary("robustness", name, each, runs)
 
 
 def seed_spread(evidence: Evidence) -> dict[str, dict[str, dict[str, Any]]]:
@@ -301,29 +292,34 @@ def robustness(target: Target, init: str) -> dict[str, Any]:
 def by_language_vs_none(target: Target, inits: list[str], resamples: int, seed: int, confidence: float) -> dict:
     """Each init minus ``none`` per test language, with intervals that count the seeds (for the plots)."""
     test = target.rows("test", NONE)
-    evidence = Evidence(confidence=confidence)
-    tables = {i: target.seed_runs[i] for i in [NONE, *inits]}
+    evidence = Evidence(confidence=confidence, names={i: target.seeds_of(i) for i in target.seed_runs})
+    parts = {i: target.test_parts[i] for i in [NONE, *inits]}
     languages = sorted(set(test["language"]))
     for k, lang in enumerate(languages):
-        evidence.add(lang, (test["language"] == lang).to_numpy(), tables, resamples, seed + 7919 * k)
+        evidence.add(lang, (test["language"] == lang).to_numpy(), test, parts, resamples, seed + 7919 * k)
     return {i: {lang: evidence.difference(i, NONE, lang).as_dict() for lang in languages} for i in inits}
 
 
 def align(runs: dict[str, pd.DataFrame], target: str) -> dict[str, pd.DataFrame]:
     """The runs' tables sorted by (split, id, language); all inits must hold the same examples."""
     out = {}
-    reference = None
+    columns = ["split", *ROW_KEY]
+    first: tuple[pd.DataFrame, np.ndarray, pd.DataFrame] | None = None  # unsorted keys, sort order, sorted keys
     for init, table in runs.items():
         if not {"score", "weight"} <= set(table.columns):
             raise XstiltsError(
                 f"The predictions of {target} from {init} have no score/weight columns (written before the study "
                 f"existed); rerun `dvc repro target-{target}-{init}`."
             )
-        ordered = table.sort_values(["split", *ROW_KEY], kind="stable").reset_index(drop=True)
-        keys = ordered[["split", *ROW_KEY]]
-        if reference is None:
-            reference = keys
-        elif not keys.equals(reference):
+        table = table.reset_index(drop=True)
+        if first is not None and table[columns].equals(first[0]):  # the first table's rows in its order: one sort
+            out[init] = table.iloc[first[1]].reset_index(drop=True)
+            continue
+        ordered = table.sort_values(columns, kind="stable")
+        keys = ordered[columns].reset_index(drop=True)
+        if first is None:
+            first = (table[columns], ordered.index.to_numpy(), keys)
+        elif not keys.equals(first[2]):
             raise XstiltsError(f"The runs of {target} were scored on different examples; rerun its target stages.")
-        out[init] = ordered
+        out[init] = ordered.reset_index(drop=True)
     return out

@@ -7,11 +7,23 @@ from typing import Any
 
 import numpy as np
 
-from xstilts.study.analysis import Results, Target, analyse, by_language_vs_none, measures, robustness, seed_spread
-from xstilts.study.gate import not_learned
-from xstilts.study.intervals import detectable, holm, needed
+from xstilts.study.analysis import (
+    IN_DOMAIN,
+    UNSEEN,
+    Results,
+    Target,
+    analyse,
+    by_language_vs_none,
+    headline,
+    measures,
+    robustness,
+    seed_spread,
+)
+from xstilts.study.gate import findings
+from xstilts.study.intervals import detectable, needed
+from xstilts.study.prose import answer, detectable_lines, gate_notes, head_name, what
 from xstilts.study.runs import Design
-from xstilts.study.verdict import answer, bounds, decide, detectable_lines, pts, pval, reason, signed, what
+from xstilts.study.verdict import bounds, judge, level, plural, pts, pval, signed
 
 
 def rounded(value: Any) -> Any:
@@ -25,11 +37,22 @@ def rounded(value: Any) -> Any:
     return value
 
 
+def covered(target: Target) -> dict[str, list[str]]:
+    """The zero-shot languages and the domains of the test rows the primary comparison reads."""
+    test = target.rows("test", "none")
+    mask = headline(target).mask(test, target)
+    if headline(target) == UNSEEN:
+        mask = mask | IN_DOMAIN.mask(test, target)
+    rows = test[mask]
+    return {"languages": sorted(set(rows["language"])), "domains": sorted(set(rows["domain"]))}
+
+
 def target_results(target: Target, results: Results, design: Design) -> dict[str, Any]:
     test = target.rows("test", "none")
     args = (design.resamples, design.seed, design.confidence)
     inits = [i for i in design.inits if i != "none"]
-    iv = results.primary.interval
+    prim = results.primary
+    widest = max(prim.each.values(), key=lambda iv: iv.se)  # against every member: the noisiest comparison binds
     alpha = 1 - design.confidence
     return {
         "seeds": seed_spread(results.evidence) if len(design.seeds) > 1 else {},
@@ -39,13 +62,19 @@ def target_results(target: Target, results: Results, design: Design) -> dict[str
         "phase2_domains": [d for d in target.phase2_domains if d in set(test["domain"])],
         "test_rows": int(len(test)),
         "test_languages": int(test["language"].nunique()),
+        "covers": covered(target),
         "measures": {m.name: m.what for m in measures(target)},
         "robustness": {init: robustness(target, init) for init in design.inits},
-        "primary": results.primary.as_dict(),
-        "detectable": {"effect": detectable(iv, alpha), **needed(iv, design.min_effect, alpha)},
+        "primary": prim.as_dict(design.confidence),
+        "detectable": {"effect": detectable(widest, alpha), **needed(widest, design.min_effect, alpha)},
         "comparisons": [c.as_dict() for c in results.comparisons],
         "by_language_vs_none": by_language_vs_none(target, inits, *args),
     }
+
+
+def setting(run: dict[str, Any]) -> str:
+    """The machine and precision a run records (``unrecorded`` where it records neither)."""
+    return ", ".join(str(run[k]) for k in ("machine", "precision") if run.get(k)) or "unrecorded"
 
 
 def build(
@@ -54,12 +83,20 @@ def build(
     budget: dict[str, dict[str, float | str]],
     gate: list[dict[str, Any]],
     layers: dict[str, dict[str, dict[str, float]]] | None = None,
+    machines: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data (what ``reports/study.json`` holds): ``targets`` are fine-tuned
     targets and retrieval tasks alike; ``gate``: the learning gate's rows (:func:`xstilts.study.gate.check`);
-    ``layers``: per retrieval task and encoder, test accuracy by layer."""
+    ``layers``: per retrieval task and encoder, test accuracy by layer; ``machines``: each run's machine setting
+    (default: the budget's precision per intermediate run)."""
     args = (design.group, list(design.members), design.resamples, design.seed, design.confidence)
     results = {t.name: analyse(t, *args) for t in targets}
+    machines = machines or {run: setting(b) for run, b in budget.items()}
+    settings: dict[str, list[str]] = {}
+    for run, where in machines.items():
+        settings.setdefault(where, []).append(run)
+    primaries = {name: r.primary for name, r in results.items()}
+    verdicts = judge(primaries, design.confidence, design.min_effect, design.min_seeds, len(settings))
     study: dict[str, Any] = {
         "design": {
             "group": design.group,
@@ -70,21 +107,21 @@ def build(
             "confidence": design.confidence,
             "learn_margin": design.learn_margin,
             "min_effect": design.min_effect,
-            "best_member": "chosen for each seed on dev by the headline measure, from the other seeds' runs",
+            "min_seeds": design.min_seeds,
+            "tuned": list(design.tuned),
+            "machines": settings,
+            "best_member": "none chosen: the group against every member (intersection-union)",
         },
         "budget": budget,
         "gate": gate,
+        "findings": findings(gate, design.group, design.members),
         "targets": {t.name: target_results(t, results[t.name], design) for t in targets},
         "retrieval_layers": layers or {},
     }
+    for name, target in study["targets"].items():
+        target["verdict"] = verdicts[name]
+        target["primary"]["p_holm"] = verdicts[name]["p_holm"]
     study = rounded(study)
-    primaries = [t["primary"] for t in study["targets"].values()]
-    for p, adjusted in zip(primaries, holm([p["p"] for p in primaries]), strict=True):
-        p["p_holm"] = round(adjusted, 6)
-    failed = not_learned(gate, [*design.members, design.group])
-    for target in study["targets"].values():
-        verdict = decide(target["primary"], failed, 1 - design.confidence, design.min_effect)
-        target["verdict"] = {"answer": verdict, "why": reason(verdict, target["primary"], failed, study["design"])}
     study["answer"] = answer(study)
     study["underpowered"] = detectable_lines(study)
     return study
@@ -93,36 +130,51 @@ def build(
 def gate_table(study: dict[str, Any]) -> list[str]:
     margin = 100 * study["design"]["learn_margin"]
     lines = [
-        "| model | task | test | trivial baseline | difference [interval] | learned |",
-        "|---|---|---|---|---|---|",
+        "| task head | seeds | test | trivial baseline | difference [interval] | ± | state |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in study["gate"]:
+        state = r["state"] if r["state"] == "learned" else f"**{r['state']}**"
         lines.append(
-            f"| `{r['model']}` | {r['task']} | {r['metric']} {pts(r['a_value'])} | {r['baseline']}: "
-            f"{pts(r['b_value'])} | {signed(r['diff'])} {bounds(r)} | {'yes' if r['learned'] else '**no**'} |"
+            f"| {head_name(r)} | {len(r['runs'])} | {r['metric']} {pts(r['a_value'])} | {r['baseline']}: "
+            f"{pts(r['b_value'])} | {signed(r['diff'])} {bounds(r)} | {pts(r['half_width'])} | {state} |"
         )
     note = (
-        f"Each intermediate model's test score on its own task against the trivial baseline chosen on train; "
-        f"learned: the interval's lower bound is above {margin:g} points (`study.learn_margin`)."
+        f"Each task head's test score on its own task (averaged over the seeds) against the trivial baseline chosen "
+        f"on train, {level(study['design']['confidence'])} intervals that count the seeds and the test set: learned "
+        f"when the interval lies above {margin:g} points (`study.learn_margin`), not learned when below, else "
+        "unclear. A diagnosis: the verdicts below are reported whatever it says."
     )
-    return [note, "", *lines]
+    wide = gate_notes(study)
+    return [note, "", *lines, *([""] + [f"Too wide to decide: {'; '.join(wide)}."] if wide else [])]
+
+
+def gate_state(study: dict[str, Any]) -> str:
+    """The gate beside a verdict: "learned", or the heads that were not."""
+    others = [f"{head_name(r)} {r['state']}" for r in study["gate"] if r["state"] != "learned"]
+    interference = any(f["kind"] == "interference" for f in study["findings"])
+    return ("; ".join(others) or "every head learned") + (" (interference)" if interference else "")
 
 
 def main_table(study: dict[str, Any]) -> list[str]:
-    """Per target: its primary comparison, the interval, p, Holm p across targets, what it detects, the verdict."""
+    """Per target: its primary comparison, the interval its verdict read (with its level and what it covers), p,
+    Holm p across targets, what it detects, the verdict and the gate beside it."""
     group = study["design"]["group"]
     lines = [
-        "| target | primary comparison | `group` | compared with | difference [interval] | p | Holm p | detects | "
-        "verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| target | primary comparison | `{group}` | least favourable member | difference [interval] | interval of "
+        "| p | Holm p | detects | verdict | phase 2 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    lines[0] = lines[0].replace("`group`", f"`{group}`")
+    gate = gate_state(study)
     for name, target in study["targets"].items():
-        p = target["primary"]
+        p, v, d = target["primary"], target["verdict"], target["detectable"]
+        adjusted = ", Holm-adjusted" if v["adjusted"] else ""
+        holm_p = pval(v["p_holm"]) if v["code"] != "not-assessed" else "-"
+        detects = "-" if d["effect"] is None else pts(d["effect"])
         lines.append(
-            f"| {name} | {what(p, group, target)} | {pts(p['a_value'])} | {pts(p['b_value'])} | "
-            f"{signed(p['diff'])} {bounds(p)} | {pval(p['p'])} | {pval(p['p_holm'])} | "
-            f"{pts(target['detectable']['effect'])} | **{target['verdict']['answer']}** |"
+            f"| {name} | {what(p, group, target)} | {pts(p['a_value'])} | `{p['against']}` {pts(p['b_value'])} | "
+            f"{signed(p['diff'])} {bounds(v)} | {level(v['confidence'])}{adjusted}: {v['scope']} | {pval(v['p'])} | "
+            f"{holm_p} | {detects} | **{v['answer']}** | {gate} |"
         )
     return lines
 
@@ -146,40 +198,55 @@ def robustness_table(name: str, target: dict[str, Any]) -> list[str]:
 def comparisons_table(name: str, target: dict[str, Any]) -> list[str]:
     spread = target["seeds"]
     lines = [
-        f"Secondary comparisons on {name} (Holm within each measure; ± the standard deviation over seeds):",
+        f"Secondary comparisons on {name} (no verdict reads them: unadjusted intervals, Holm's p within each "
+        "measure; ± the standard deviation over seeds; `best member`: the group against every member):",
         "",
         "| measure | comparison | a | b | difference | interval | p | Holm p |",
         "|---|---|---|---|---|---|---|---|",
     ]
 
-    def level(init: str, measure: str, value: float) -> str:
+    def spread_of(init: str, measure: str, value: float) -> str:
         sd = spread.get(init, {}).get(measure)
         return pts(value) + (f" ± {pts(sd['sd'])}" if sd else "")
 
     for c in target["comparisons"]:
+        a, b = spread_of(c["a"], c["measure"], c["a_value"]), spread_of(c["b"], c["measure"], c["b_value"])
         lines.append(
-            f"| {c['measure']} | `{c['a']}` - `{c['b']}` ({c['role']}) | {level(c['a'], c['measure'], c['a_value'])} "
-            f"| {level(c['b'], c['measure'], c['b_value'])} | {signed(c['diff'])} | {bounds(c)} | {pval(c['p'])} | "
-            f"{pval(c['p_holm'])} |"
+            f"| {c['measure']} | `{c['a']}` - `{c['b']}` ({c['role']}) | {a} | {b} | {signed(c['diff'])} | "
+            f"{bounds(c)} | {pval(c['p'])} | {pval(c['p_holm'])} |"
         )
     return lines
 
 
 def method(study: dict[str, Any]) -> str:
     d = study["design"]
+    k = len(d["seeds"])
     seeds = (
-        f"{len(d['seeds'])} seeds {d['seeds']}: every value is the mean of the seeds' metrics, and every standard "
-        "error adds the seed variance to the test set's (Welch's t; p and interval from the same statistic)"
-        if len(d["seeds"]) > 1
-        else f"one seed ({d['seeds'][0]}): the intervals cover test-set sampling only"
+        f"{k} seeds {d['seeds']}: every value is the mean of the seeds' metrics, and every standard error adds the "
+        "seed variance to the test set's (the seed part at Student's t with its own df, the test set's at the normal "
+        "quantile; p is where the interval starts leaving out 0); inits are compared paired, one difference per "
+        "seed (each seed's target runs share it)"
+        if k > 1
+        else f"one seed ({d['seeds'][0]}): the intervals cover test-set sampling only, so they are about these "
+        "models, not the training procedure"
     )
+    tuned = (
+        f"lr and epochs of {', '.join(f'`{t}`' for t in d['tuned'])} tuned once (Optuna, with `seed`) and held "
+        "fixed across seeds: tuning's own variance is not in the intervals"
+        if d["tuned"]
+        else "lr and epochs as `params.yaml` sets them (no tuning)"
+    )
+    machines = "; ".join(f"{where}: {plural(len(runs), 'run')}" for where, runs in d["machines"].items())
     return (
         f"Group `{d['group']}` ({', '.join(f'`{m}`' for m in d['members'])}) against each member trained alone and "
         f"against no intermediate training (`none`); {seeds}. Test-set variance: paired bootstrap over test "
         f"examples ({d['resamples']:,} resamples, stratified by language, translations resampled together). "
-        f"{100 * d['confidence']:.0f}% intervals; the best member is {d['best_member']}; Holm's correction across "
-        f"the targets' primary comparisons. Smallest effect of interest: {100 * d['min_effect']:g} points "
-        f"(`study.min_effect`). Scores in %."
+        f"The primary comparison is the group against every member (intersection-union: no best member is "
+        f"chosen); verdicts need {d['min_seeds']} or more seeds per init (`study.min_seeds`); Holm's correction "
+        f"across the targets' primary comparisons, each interval printed at the level it was decided at. Smallest "
+        f"effect of interest: {100 * d['min_effect']:g} points (`study.min_effect`). Tuning: {tuned}. Runs "
+        f"(machine, precision as recorded; runs of several are never pooled): {machines}. Each verdict holds for "
+        "the languages and domains it names. Scores in %."
     )
 
 

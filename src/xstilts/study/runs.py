@@ -35,6 +35,8 @@ class Design:
     learn_margin: float = 0.02  # study.learn_margin, as a fraction
     min_effect: float = 0.02  # study.min_effect, as a fraction
     source: str = "offline"  # data.source: where the tasks are looked up
+    min_seeds: int = 3  # study.min_seeds: fewer runs per init and no verdict is given
+    tuned: tuple[str, ...] = ()  # tune.tasks: specs whose lr and epochs were tuned once (with ``seed``)
 
     @property
     def seed_values(self) -> list[int]:
@@ -57,6 +59,7 @@ class Design:
         targets = tuple(params.target.tasks)
         seeds = tuple(run_seeds(params))
         stats = {"learn_margin": s.learn_margin / 100, "min_effect": s.min_effect / 100, "source": source}
+        stats |= {"min_seeds": s.min_seeds, "tuned": tuple(params.tune.tasks)}
         layer = params.retrieve.layer
         return cls(group, members, targets, retrieval, layer, params.seed, s.resamples, s.confidence, seeds, **stats)
 
@@ -102,6 +105,7 @@ def load_target(name: str, design: Design, params: Params) -> Target:
     return Target.of(
         name,
         seed_runs,
+        seed_names={init: design.seeds for init in design.inits},
         phase2_domains=design.phase2_domains(),
         family=task.family.value,
         metric=task.metric,
@@ -114,12 +118,12 @@ def load_target(name: str, design: Design, params: Params) -> Target:
 def load_retrieval(name: str, design: Design) -> Target:
     """A retrieval task's per-query hits at ``design.layer`` from every encoder (the pretrained one has no seed);
     every query is zero-shot."""
-    seed_runs = {}
+    seed_runs, names = {}, {}
     for init in design.inits:
-        seeds = [None] if init == NONE else design.seeds
-        tables = [read_predictions(predictions_csv("retrieve", name, seeded(init, s))) for s in seeds]
+        names[init] = (None,) if init == NONE else design.seeds
+        tables = [read_predictions(predictions_csv("retrieve", name, seeded(init, s))) for s in names[init]]
         seed_runs[init] = [t[t["layer"] == design.layer].drop(columns="layer").assign(domain=name) for t in tables]
-    declared = {"family": "bitext", "metric": "accuracy", "train_language": "en"}
+    declared = {"family": "bitext", "metric": "accuracy", "train_language": "en", "seed_names": names}
     return Target.of(name, seed_runs, original_languages=(), train_domains=(), **declared)
 
 
@@ -165,6 +169,21 @@ def intermediate_budget(design: Design) -> dict[str, dict[str, float | str]]:
             "examples": examples,
             "precision": values.get("precision", "unrecorded"),  # what auto became on the machine that trained it
         }
+    return out
+
+
+def run_machines(design: Design) -> dict[str, str]:
+    """Each intermediate and target run's machine setting as its metrics file records it ("machine, precision";
+    files not written yet are left out): runs of different settings are never pooled."""
+    runs = [("intermediate", seeded(m, s)) for m in (*design.members, design.group) for s in design.seeds]
+    runs += [("target", f"{t}-{seeded(i, s)}") for t in design.targets for i in design.inits for s in design.seeds]
+    out = {}
+    for phase, name in runs:
+        path = metrics_dir() / phase / f"{name}.json"
+        if path.is_file():
+            values = json.loads(path.read_text())
+            recorded = [str(values[k]) for k in ("machine", "precision") if values.get(k)]
+            out[f"{phase} {name}"] = ", ".join(recorded) or "unrecorded"
     return out
 
 

@@ -1,21 +1,40 @@
-"""The answer to the research question, written from the numbers: a verdict per target, a paragraph per family.
+"""The verdict per target, decided from one set of numbers: the interval printed beside it.
 
-A target's verdict reads its primary comparison (:func:`xstilts.study.analysis.primary`) against the smallest
-effect of interest ``study.min_effect``:
+A target's verdict reads the interval of its primary comparison (:mod:`~xstilts.study.primary`) at the level
+Holm's procedure across the targets' primary comparisons tests it at (:func:`~xstilts.study.intervals.holm_levels`:
+the interval leaves out 0 exactly when Holm's p is below alpha), against the smallest effect of interest e
+(``study.min_effect``):
 
-* **uninformative**: an intermediate model of the design did not beat its trivial baseline on its own task (the
-  learning gate, :mod:`~xstilts.study.gate`): the comparison says nothing about multi-task training;
-* **yes**: the group is ahead and its interval lies above 0 (after Holm's correction across targets);
-* **no**: the interval lies below ``min_effect`` (any advantage is smaller than the smallest one of interest);
-* **inconclusive**: otherwise; the report says what effect the design could have detected.
+* **yes, at least e**: the interval lies above e; **yes, but smaller than e**: above 0 and below e; **yes, size
+  unclear**: above 0, reaching e;
+* **worse**: below 0; **no gain of interest**: it holds 0 and lies between -e and +e;
+* **inconclusive**: it holds 0 and reaches e or -e;
+* **not assessed (N seeds)**: fewer than ``study.min_seeds`` runs per init, or runs from several machine settings
+  (never pooled): the interval printed then covers these models only (test-set sampling), with the seed sd at
+  which the difference would stop being distinguishable from 0.
+
+The reason sentence is written from the same numbers the decision read (:func:`reason`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-FAMILY_LABELS = {"extractive_qa": "Extractive QA"}
-ANSWERS = ("yes", "no", "inconclusive", "uninformative")
+from xstilts.study.intervals import holm, holm_levels
+from xstilts.study.primary import Primary
+
+LABELS = {
+    "yes": "yes, at least {e:g} points",
+    "yes-small": "yes, but smaller than {e:g} points",
+    "yes-unclear": "yes, size unclear",
+    "no-gain": "no gain of interest",
+    "worse": "worse",
+    "inconclusive": "inconclusive",
+    "not-assessed": "not assessed ({why})",
+}
+THESE_MODELS = "these models only (test-set sampling)"
+PROCEDURE = "the training procedure (seeds and test set)"
 
 
 def pts(value: float) -> str:
@@ -31,8 +50,17 @@ def pval(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def bounds(c: dict[str, Any]) -> str:
+def bounds(c: Mapping[str, Any]) -> str:
     return f"[{signed(c['low'])}, {signed(c['high'])}]"
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def level(confidence: float) -> str:
+    """95% -> "95%", 0.975 -> "97.5%"."""
+    return f"{round(100 * confidence, 2):g}%"
 
 
 def find(target: dict[str, Any], measure: str, role: str, b: str | None = None) -> dict[str, Any] | None:
@@ -40,137 +68,60 @@ def find(target: dict[str, Any], measure: str, role: str, b: str | None = None) 
     return next(found, None)
 
 
-def gate_failure(row: dict[str, Any]) -> str:
-    """``vitaminc`` (in ``all-s14``): test accuracy 50.2 against 50.0 for majority class ... (+0.2 [...])"""
-    inside = "" if row["model"] == row["task"] else f" (in `{row['model']}`)"
-    return (
-        f"`{row['task']}`{inside}: test {row['metric']} {pts(row['a_value'])} against {pts(row['b_value'])} for "
-        f"{row['baseline']} ({signed(row['diff'])} {bounds(row)})"
-    )
+def classify(low: float, high: float, min_effect: float) -> str:
+    """The answer's code for the interval [low, high] against the smallest effect of interest."""
+    if low > 0:
+        return "yes" if low > min_effect else "yes-small" if high < min_effect else "yes-unclear"
+    if high < 0:
+        return "worse"
+    return "no-gain" if -min_effect < low and high < min_effect else "inconclusive"
 
 
-def decide(primary: dict[str, Any], failed: list[dict[str, Any]], alpha: float, min_effect: float) -> str:
-    """One of :data:`ANSWERS` for a target's primary comparison (``failed``: the gate rows that did not learn)."""
-    if failed:
-        return "uninformative"
-    if primary["p_holm"] < alpha and primary["diff"] > 0:
-        return "yes"
-    if primary["upper"] < min_effect:
-        return "no"
-    return "inconclusive"
+def blocked(runs: int, min_seeds: int, settings: int) -> str | None:
+    """Why the procedure cannot be assessed ("1 seed", "runs from 2 machine settings"), or None."""
+    if runs < min_seeds:
+        return plural(runs, "seed")
+    if settings > 1:
+        return f"runs from {settings} machine settings"
+    return None
 
 
-def reason(answer: str, primary: dict[str, Any], failed: list[dict[str, Any]], design: dict[str, Any]) -> str:
-    """Why the verdict is what it is, in one sentence, with the numbers it read."""
-    margin, effect = 100 * design["learn_margin"], 100 * design["min_effect"]
-    if answer == "uninformative":
-        heads = [f"`{r['task']}`" + ("" if r["model"] == r["task"] else f" in `{r['model']}`") for r in failed]
-        return f"phase 2 did not learn {', '.join(heads)} (not surely {margin:g} points above the trivial baseline)"
-    if answer == "yes":
-        return f"the interval {bounds(primary)} lies above 0 (Holm p across targets {pval(primary['p_holm'])})"
-    if answer == "no":
-        return f"the upper bound {signed(primary['upper'])} lies below the smallest effect of interest ({effect:g})"
-    return f"the interval {bounds(primary)} neither lies above 0 nor below {effect:g} points"
-
-
-def what(primary: dict[str, Any], group: str, target: dict[str, Any]) -> str:
-    """The primary comparison in words."""
-    against = primary["against"]
-    if primary["kind"] == "every member":
-        on = target["measures"][primary["measure"]]
-        return f"`{group}` against every member on {on} (least favourable: `{against}`)"
-    chosen = f"best member `{against}`" if "," not in against else f"best member per seed ({against})"
-    if primary["kind"] == "robustness":
-        return f"(`{group}` - {chosen}) on unseen domains minus the same in-domain, zero-shot languages"
-    return f"`{group}` - {chosen} on {target['measures'][primary['measure']]}"
-
-
-def target_sentence(name: str, target: dict[str, Any], design: dict[str, Any]) -> str:
-    p, v = target["primary"], target["verdict"]
-    df = "" if p["df"] is None else f", {p['df']:.0f} df"
-    why = "" if v["answer"] == "uninformative" else f", {v['why']}"  # the paragraph opens with the reason
-    return (
-        f"On {name} ({target['metric']}), {what(p, design['group'], target)}: {signed(p['diff'])} points "
-        f"{bounds(p)} (p {pval(p['p'])}{df}; Holm across targets {pval(p['p_holm'])}): **{v['answer']}**{why}. "
-        f"This design detects {pts(target['detectable']['effect'])} points with 80% power."
-    )
-
-
-def family_paragraph(family: str, names: list[str], study: dict[str, Any]) -> str:
-    targets = study["targets"]
-    answers = {n: targets[n]["verdict"]["answer"] for n in names}
-    if "uninformative" in answers.values():
-        failed = [r for r in study["gate"] if not r["learned"]]
-        head = (
-            "Uninformative: these comparisons say nothing about multi-task training, because phase 2 did not learn "
-            + "; ".join(gate_failure(r) for r in failed)
-        )
-    elif len(set(answers.values())) == 1:
-        head = next(iter(answers.values())).capitalize()
-    else:
-        head = "; ".join(f"{a} on {n}" for n, a in answers.items()).capitalize()
-    sentences = " ".join(target_sentence(n, targets[n], study["design"]) for n in names)
-    label = FAMILY_LABELS.get(family, family.replace("_", " ").capitalize())
-    return f"**{label}.** {head}. {sentences} {budget_sentence(names, study)}"
-
-
-def budget_sentence(names: list[str], study: dict[str, Any]) -> str:
-    design = study["design"]
-    seeds = len(design["seeds"])
-    per_spec: dict[str, list[str]] = {}
-    for b in study["budget"].values():
-        precision = f" in {b['precision']}" if "precision" in b else ""
-        per_spec.setdefault(b["spec"], []).append(f"{b['steps']:.0f} steps on {b['examples']:.0f} examples{precision}")
-    trained = ", ".join(
-        f"`{spec}` {' / '.join(dict.fromkeys(runs))}{' (each seed)' if len(set(runs)) == 1 < len(runs) else ''}"
-        for spec, runs in per_spec.items()
-    )
-    targets = study["targets"]
-    tests = ", ".join(
-        f"{n} {targets[n]['test_rows']} test rows in {plural(targets[n]['test_languages'], 'language')}" for n in names
-    )
-    return (
-        f"Budget: intermediate training {trained}; {tests}; {plural(seeds, 'seed')}, "
-        f"{design['resamples']:,} paired bootstrap resamples."
-    )
-
-
-def plural(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def detectable_lines(study: dict[str, Any]) -> list[str]:
-    """Per target: the smallest effect its design detects, and what would detect ``min_effect``."""
-    effect = 100 * study["design"]["min_effect"]
-    out = []
-    for name, target in study["targets"].items():
-        d = target["detectable"]
-        more = []
-        if d["seeds"] is not None:
-            more.append(f"{d['seeds']:.0f} seeds per init (same test set)")
-        if d["test_examples"] is not None:
-            more.append(f"{d['test_examples']:,.0f} test rows (same seeds)")
-        would = " or ".join(more) if more else "neither more seeds alone nor more test rows alone"
-        enough = f"{effect:g} points would take {would}"
-        if d["effect"] <= study["design"]["min_effect"]:
-            enough = f"it already detects {effect:g} points"
-        p = target["primary"]
-        out.append(
-            f"{name}: the primary comparison's standard error is {pts(p['se'])} points ({pts(p['se_seeds'])} from "
-            f"the seeds, {pts(p['se_test'])} from the {p['n_examples']:,} test rows), so it detects "
-            f"{pts(d['effect'])} points with 80% power at this alpha; {enough}."
-        )
-    if len(study["design"]["seeds"]) == 1:
-        out.append(
-            "One seed: how much the scores move from seed to seed (Dodge et al. 2020: as much as the effects "
-            "studied) is not measured, and every interval here covers test-set sampling only."
-        )
+def judge(primaries: dict[str, Primary], confidence: float, min_effect: float, min_seeds: int, settings: int = 1):
+    """Each target's verdict: Holm across the targets' primary comparisons, each interval at its Holm level."""
+    p = [prim.p for prim in primaries.values()]
+    levels, adjusted = holm_levels(p, 1 - confidence), holm(p)
+    out = {}
+    for (name, prim), alpha, p_holm in zip(primaries.items(), levels, adjusted, strict=True):
+        why = blocked(prim.runs, min_seeds, settings)
+        shown, conf = (prim, 1 - alpha) if why is None else (prim.test_only(), confidence)
+        low, high = (round(x, 6) for x in shown.bounds(conf))  # the numbers study.json holds are decided on
+        code = "not-assessed" if why else classify(low, high, min_effect)
+        lose = shown.seed_sd_to_lose(conf) if why else None
+        scope = THESE_MODELS if why else PROCEDURE
+        verdict = {"code": code, "answer": LABELS[code].format(e=100 * min_effect, why=why), "low": low, "high": high}
+        verdict |= {"confidence": conf, "adjusted": conf > confidence + 1e-12, "scope": scope, "p_holm": p_holm}
+        verdict |= {"p": shown.p, "runs": prim.runs, "seed_sd_to_lose": lose, "blocked": why}
+        verdict["why"] = reason(verdict, min_effect, min_seeds)
+        out[name] = verdict
     return out
 
 
-def answer(study: dict[str, Any]) -> list[str]:
-    """One paragraph per target family, in the order the targets are listed."""
-    families: dict[str, list[str]] = {}
-    for name, target in study["targets"].items():
-        families.setdefault(target["family"], []).append(name)
-    return [family_paragraph(f, names, study) for f, names in families.items()]
+def reason(v: Mapping[str, Any], min_effect: float, min_seeds: int) -> str:
+    """Why the verdict is what it is, in one sentence, from the verdict's own interval and level."""
+    e = 100 * min_effect
+    shown = f"its {level(v['confidence'])}{' (Holm-adjusted)' if v['adjusted'] else ''} interval {bounds(v)}"
+    if v["code"] == "not-assessed":
+        if v["runs"] < min_seeds:
+            few = f"{plural(v['runs'], 'seed')} per init, fewer than `study.min_seeds` ({min_seeds})"
+        else:
+            few = f"{v['blocked']}, which are never pooled"
+        return f"{few}: {shown} covers {THESE_MODELS}, not the training procedure"
+    claims = {
+        "yes": f"lies above {e:g} points",
+        "yes-small": f"lies above 0 and below {e:g} points",
+        "yes-unclear": f"lies above 0 and reaches {e:g} points",
+        "worse": "lies below 0",
+        "no-gain": f"holds 0 and lies between -{e:g} and +{e:g} points",
+        "inconclusive": f"holds 0 and reaches {'+' if v['high'] >= min_effect else '-'}{e:g} points",
+    }
+    return f"{shown} {claims[v['code']]}"
