@@ -168,7 +168,8 @@ def _unequal(apart: float, seeds: int, studies: int, seed: int):
 @pytest.mark.parametrize("apart", [0.0, 0.01, 0.03])
 def test_unequal_members_give_no_false_yes_and_a_covering_interval(apart):
     result = _unequal(apart, 3, 200, seed=int(100 * apart))
-    assert _rate_ok(int(result["code"].str.startswith("yes").sum()), len(result), 0.05)
+    # at most alpha / targets for the default profile's two targets
+    assert _rate_ok(int(result["code"].str.startswith("yes").sum()), len(result), 0.025)
     assert _coverage_ok(int(result["covers"].sum()), len(result))
 
 
@@ -177,7 +178,7 @@ def test_unequal_members_give_no_false_yes_and_a_covering_interval(apart):
 @pytest.mark.parametrize("apart", [0.0, 0.01, 0.03])
 def test_unequal_members_at_3_and_5_seeds_many_studies(apart, seeds):
     result = _unequal(apart, seeds, 500, seed=seeds + int(100 * apart))
-    assert _rate_ok(int(result["code"].str.startswith("yes").sum()), len(result), 0.05)
+    assert _rate_ok(int(result["code"].str.startswith("yes").sum()), len(result), 0.025)
     assert _coverage_ok(int(result["covers"].sum()), len(result))
 
 

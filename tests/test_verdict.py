@@ -4,6 +4,7 @@ verdicts (never instead of them), runs of several machines never pooled, and the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -86,6 +87,12 @@ def test_each_reason_is_written_from_the_numbers_its_verdict_read():
         assert f"| {name} |" in table and bounds(v) in table.split(f"| {name} |")[1].split("\n")[0]
         assert v["p_holm"] == result["primary"]["p_holm"]
         assert (v["p_holm"] < 0.05) == (v["low"] > 0 or v["high"] < 0)  # the adjusted p and the interval agree
+    unassessed = build(renamed, dataclasses.replace(DESIGN, min_seeds=4), BUDGET, LEARNED)
+    for result in unassessed["targets"].values():
+        v = result["verdict"]
+        assert v["answer"] == "not assessed (3 seeds)"
+        assert _read(v["why"]) == (0.95, pytest.approx(v["low"], abs=6e-4), pytest.approx(v["high"], abs=6e-4))
+        assert "covers these models only (test-set sampling)" in v["why"]
 
 
 def test_one_seed_is_not_assessed_with_the_sensitivity_line_and_the_command_that_would_answer():

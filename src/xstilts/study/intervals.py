@@ -9,7 +9,9 @@ own quantile, Student's t with the seed part's Welch-Satterthwaite degrees of fr
 test set's (known), and the two are added in quadrature: unlike one t with Satterthwaite's df over both parts,
 which is liberal with 2-4 seed df (up to 7.6% outside a 95% interval), this holds its level whatever the ratio of
 the two parts. The p-value is the smallest alpha whose interval leaves out 0, so ``p < alpha`` exactly when the
-interval does. With one run per init the seed part is not measured and the interval is the test set's alone
+interval does. Each run's own prediction noise is in both parts (its seed's metric, and the seed-averaged scores
+the bootstrap resamples), so the intervals err on the wide side: ``benchmarks/verdict_rates.py`` measures by how
+much. With one run per init the seed part is not measured and the interval is the test set's alone
 (normal quantiles): it is about these models, not about the training procedure that made them.
 """
 
