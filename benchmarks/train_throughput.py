@@ -22,18 +22,26 @@ precision whose quick probe (:func:`xstilts.hardware.matmul_rate`) runs at under
 rate (bf16 on an AVX2-only CPU: a minute per repeat) is reported from its probe only. Torch runs on every core
 the process may use (:func:`xstilts.hardware.use_all_cores`); the header says how many.
 
+``--busy`` then runs both again while a niced busy loop holds one core from its own session (``setsid``, as a
+program in another terminal would) and prints each one's slowdown against the idle runs.
+
 Run from the repository root: ``python benchmarks/train_throughput.py --steps 40``.
 """
 
 from __future__ import annotations
 
+import xstilts  # noqa: F401  first: it sets torch's OpenMP spin count before torch loads (as every stage does)
+
+# isort: split
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +103,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--dev-size", type=int, default=400, help="dev rows scored (the first n)")
     p.add_argument("--profile", action="store_true", help="also: where xstilts' training time goes, by kind of op")
+    p.add_argument("--busy", action="store_true", help="also: both again with one core held from another session")
     choices = typing.get_args(TrainParams.model_fields["precision"].annotation)  # what params.yaml accepts
     p.add_argument("--precision", default="auto", choices=choices, help="xstilts' precision")
     args = p.parse_args(argv)
@@ -244,12 +253,26 @@ def table(runs: list[Run], rates: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+@contextmanager
+def busy_core() -> Iterator[None]:
+    """A niced Python loop in its own session holds one core while the block runs (with the scheduler's autogroups,
+    ``nice`` orders processes only within a session, so this competes as another login's program does)."""
+    loop = [sys.executable, "-c", "while True: pass"]
+    program = subprocess.Popen(["nice", "-n", "19", *loop], start_new_session=True)
+    time.sleep(1)
+    try:
+        yield
+    finally:
+        program.kill()
+        program.wait()
+
+
 def machine_rates(folder: str, rows: int, length: int) -> dict[str, float]:
     """The machine's matmul FLOP/s in each precision on the encoder's own shapes (see :mod:`flops`).
 
     Each: every matmul of a training step (forward and backward, weights and attention) of ``rows`` x ``length``
-    tokens, the yardstick of the table; a precision whose probe is under a quarter of the best probe's keeps its
-    probe's rate (``<name> probe``), which is no yardstick.
+    tokens, the yardstick of the table; a precision other than fp32 whose probe is under a quarter of the best
+    probe's keeps its probe's rate (``<name> probe``), which is no yardstick.
     """
     from transformers import AutoConfig
 
@@ -258,7 +281,7 @@ def machine_rates(folder: str, rows: int, length: int) -> dict[str, float]:
     probes = {name: hardware.matmul_rate(dtype) * 1e9 for name, dtype in DTYPES.items()}
     rates = {}
     for name, dtype in DTYPES.items():
-        if probes[name] >= max(probes.values()) / 4:
+        if name == "fp32" or probes[name] >= max(probes.values()) / 4:  # fp32: the "of fp32" column's yardstick
             rates[name] = matmul_rate(step, dtype)
         else:
             rates[f"{name} probe"] = probes[name]
@@ -329,6 +352,14 @@ def main(argv: list[str] | None = None) -> int:
     majority = np.bincount(dev["labels"]).max() / len(dev)
     print(f"throughput ratio xstilts / Trainer: {ratio:.2f}x; dev accuracy difference: {delta:+.4f}")
     print(f"(majority-class dev accuracy: {majority:.4f}; load: 1-minute load average on {os.cpu_count()} cores)")
+    if args.busy:
+        with busy_core():
+            busy = [run_trainer(folder, tokenizer, train_rows, dev, labels, args)]
+            busy.append(run_xstilts(folder, train_rows, dev, labels, args.task, args))
+        print("\nwith one core held by a niced program in another session:\n" + table(busy, rates))
+        pairs = zip(runs, busy, strict=True)
+        slow = [f"{i.name.split()[0]} {i.tokens_per_second / b.tokens_per_second:.2f}x" for i, b in pairs]
+        print(f"busy-machine slowdown (idle tokens/s over busy): {'; '.join(slow)}")
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import mlflow
 import pytest
@@ -120,3 +122,25 @@ def test_a_run_records_what_auto_became_and_the_machine(project):
     assert int(tags["torch_threads"]) == torch.get_num_threads() >= 1
     saved = json.loads((project / "metrics/intermediate/vitaminc.json").read_text())
     assert saved["precision"] == expected
+    assert saved["machine"] == hardware.machine() and hardware.cpu_model() in saved["machine"]  # the study's key
+
+
+@pytest.mark.parametrize(
+    ("env", "first", "expected_env", "recorded"),
+    [
+        ({}, "xstilts", hardware.SPIN_COUNT, f"GOMP_SPINCOUNT={hardware.SPIN_COUNT}"),
+        ({"GOMP_SPINCOUNT": "300000"}, "xstilts", "300000", "GOMP_SPINCOUNT=300000"),
+        ({"OMP_WAIT_POLICY": "PASSIVE"}, "xstilts", "None", "OMP_WAIT_POLICY=PASSIVE"),
+        ({}, "torch", "None", "libgomp default (torch was loaded before xstilts)"),
+    ],
+)
+def test_openmp_threads_spin_briefly_unless_the_user_says_otherwise(env, first, expected_env, recorded):
+    """A fresh interpreter: importing xstilts first sets a short OpenMP spin (a user's setting wins) and records what
+    torch's threads run with; torch loaded first keeps libgomp's default, and the record says so."""
+    code = (
+        f"import {first}, os, xstilts\nfrom xstilts import hardware\n"
+        "print(os.environ.get('GOMP_SPINCOUNT'), hardware.describe()['openmp_wait'], sep='|')"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"{expected_env}|{recorded}"

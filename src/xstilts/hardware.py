@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +34,29 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+# How long torch's OpenMP threads spin at a barrier before they sleep. With libgomp's default (300,000 spins),
+# while a niced program in another login session held one core of two, the training step slowed 9.8x: the thread
+# that shares the busy core burns its scheduler share spinning, then misses its turn at the next op. Fewer spins
+# trade a little idle speed for a busy machine (benchmarks/README.md#a-busy-machine measures 3,000 to 30,000).
+SPIN_COUNT = "5000"
+_openmp_wait = "libgomp default"
+
+
+def quiet_openmp() -> None:
+    """Set the OpenMP spin count before torch loads its OpenMP runtime (which reads it once): the package calls this
+    on import. A user's own ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` wins; after torch is loaded it is too late,
+    and :func:`describe` says so."""
+    global _openmp_wait
+    chosen = {k: os.environ[k] for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY") if k in os.environ}
+    if chosen:
+        _openmp_wait = ", ".join(f"{k}={v}" for k, v in chosen.items())
+    elif "torch" in sys.modules:
+        _openmp_wait = "libgomp default (torch was loaded before xstilts)"
+    else:
+        os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
+        _openmp_wait = f"GOMP_SPINCOUNT={SPIN_COUNT}"
 
 
 def usable_cores() -> int:
@@ -75,17 +99,27 @@ def describe() -> dict[str, str]:
         "machine_cores": str(usable_cores()),
         "torch_threads": str(torch.get_num_threads()),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "openmp_wait": _openmp_wait,
     }
     if gpu := gpu_name():
         tags["machine_gpu"] = gpu
     return tags
 
 
+def machine() -> str:
+    """What a result depends on beyond its inputs, as metrics files record it: the CPU model and the kernels torch
+    uses on it (``get_cpu_capability()``), and the GPUs: ``Intel(R) Xeon(R) Processor (AVX512)``."""
+    import torch
+
+    gpu = gpu_name()
+    return f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()})" + (f", {gpu}" if gpu else "")
+
+
 def summary() -> str:
     """One line naming the machine, for logs and timing summaries."""
     tags = describe()
     line = f"{tags['machine_cpu']} ({tags['cpu_capability']}, {tags['machine_cores']} cores"
-    line += f", torch {tags['torch_threads']} threads)"
+    line += f", torch {tags['torch_threads']} threads, OpenMP {tags['openmp_wait']})"
     return line + (f", {tags['machine_gpu']}" if "machine_gpu" in tags else "")
 
 

@@ -178,6 +178,14 @@ def _param(value: Any) -> str:
     return json.dumps(value) if isinstance(value, list | dict) else str(value)
 
 
+def recorded_on(precision: str) -> dict[str, str]:
+    """What a metrics file records of where its numbers came from: the machine and the precision the run used (the
+    study never pools runs of different settings)."""
+    from xstilts.hardware import machine
+
+    return {"machine": machine(), "precision": precision}
+
+
 TIMING_METRICS = ("wall_seconds", "train_tokens_per_second")  # logged to MLflow, never in a DVC out
 
 

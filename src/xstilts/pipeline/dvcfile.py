@@ -263,9 +263,9 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def _report_stage(params: Params) -> dict[str, Any]:
-    """Reads every target and retrieval run of the design (each seed), the intermediate models' metrics, curves
-    and test predictions, the targets' training data (its domains) and the members' data (the learning gate's
-    trivial baselines)."""
+    """Reads every target and retrieval run of the design (each seed: predictions, and metrics for the machine each
+    ran on), the intermediate models' metrics, curves and test predictions, the targets' training data (its
+    domains) and the members' data (the learning gate's trivial baselines)."""
     from xstilts.tasks import Role, get_task
 
     group, source = params.study.group, params.data.source
@@ -279,10 +279,10 @@ def _report_stage(params: Params) -> dict[str, Any]:
     models = [seeded(m, s) for m in [*members, group] for s in seeds]
     return {
         "cmd": "python -m xstilts run report",
-        "deps": [f"predictions/target/{r}.csv" for r in targets]
-        + [
-            f"{kind}/retrieve/{r}.{ext}"
-            for r in retrieval
+        "deps": [
+            f"{kind}/{phase}/{r}.{ext}"
+            for phase, runs in (("target", targets), ("retrieve", retrieval))
+            for r in runs
             for kind, ext in (("predictions", "csv"), ("metrics", "json"))
         ]
         + [f"{kind}/intermediate/{m}.json" for m in models for kind in ("metrics", "plots")]

@@ -35,6 +35,7 @@ from xstilts.tracking import (
     configure,
     log_settings,
     phase_run,
+    recorded_on,
     run_name,
     temporary_environ,
     write_metrics_json,
@@ -185,7 +186,7 @@ def _train(plan: RunPlan, main: bool) -> dict[str, float]:
     # the model stays in DVC's cache: an external LoggedModel names its folder and fingerprint (also run tags) and
     # holds the run's metrics; MLflow gets a copy only when the registry promotes it (registry.promote)
     mlflow.log_metrics(outcome.metrics, model_id=record_trained_model(plan.model_dir, plan.phase, plan.out_name))
-    write_metrics_json(plan.metrics_json, {**outcome.metrics, "precision": precision.name})
+    write_metrics_json(plan.metrics_json, {**outcome.metrics, **recorded_on(precision.name)})
     write_text_atomic(plan.curve_json, json.dumps(outcome.curve, indent=1) + "\n")
     mlflow.log_artifact(str(plan.curve_json))
     if plan.role == Role.TARGET:

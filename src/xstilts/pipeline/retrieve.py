@@ -25,7 +25,7 @@ from xstilts.paths import metrics_dir, prepared_dir, repo_root
 from xstilts.pipeline.run_names import NO_INIT, encoder_revision, resolve_init, seeded
 from xstilts.retrieval import Embedder, RetrievalResult, retrieve, write_retrieval_predictions
 from xstilts.tasks import Role, get_task
-from xstilts.tracking import Tag, log_settings, phase_run, run_name, write_metrics_json
+from xstilts.tracking import Tag, log_settings, phase_run, recorded_on, run_name, write_metrics_json
 from xstilts.training.precision import Precision
 
 # the encoder embeds in fp32: retrieval is a few forward passes, and its vectors stay comparable across machines
@@ -78,7 +78,7 @@ def run_retrieve(
         metrics["wall_seconds"] = time.time() - started
         mlflow.log_metrics(metrics)
         metrics_json = metrics_dir() / "retrieve" / f"{task}-{encoder}.json"
-        write_metrics_json(metrics_json, {**metrics, "precision": RETRIEVAL_PRECISION.name})
+        write_metrics_json(metrics_json, {**metrics, **recorded_on(RETRIEVAL_PRECISION.name)})
         if result.examples:
             path = retrieval_predictions_csv(task, encoder)
             write_text_atomic(path, pd.concat(tables, ignore_index=True).to_csv(index=False))

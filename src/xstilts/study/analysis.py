@@ -26,7 +26,7 @@ import pandas as pd
 
 from xstilts.errors import XstiltsError
 from xstilts.study.bootstrap import Scored, ratio, resampled_metrics, translation_keys
-from xstilts.study.intervals import Interval, SeedTerm, holm, interval, with_holm
+from xstilts.study.intervals import Interval, SeedTerm, holm, interval, shared_noise, with_holm
 from xstilts.study.primary import Primary
 
 NONE = "none"
@@ -141,8 +141,9 @@ def scored(rows: pd.DataFrame, mask: np.ndarray) -> Scored:
 
 @dataclass
 class Evidence:
-    """Each init's metric on each subset (measure): per seed, and per bootstrap resample of its seed-averaged
-    scores (the same resamples for every init of a subset; subsets of disjoint rows resampled independently)."""
+    """Each init's metric on each subset (measure): per seed, and per seed on each bootstrap resample of the test
+    rows (``[seeds, resamples]``: the same resamples for every run of a subset; subsets of disjoint rows resampled
+    independently)."""
 
     seeds: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     resampled: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
@@ -159,12 +160,11 @@ class Evidence:
         def of(score: np.ndarray, weight: np.ndarray) -> Scored:
             return Scored(score[mask], weight[mask], strata, clusters)
 
-        averaged = []
-        for init, runs in parts.items():
-            self.seeds[(init, name)] = [of(score, weight).metric() for score, weight in runs]
-            averaged.append(of(np.mean([s for s, _ in runs], axis=0), np.mean([w for _, w in runs], axis=0)))
-        for init, values in zip(parts, resampled_metrics(averaged, resamples, seed), strict=True):
-            self.resampled[(init, name)] = values
+        runs = {init: [of(score, weight) for score, weight in runs] for init, runs in parts.items()}
+        drawn = iter(resampled_metrics([r for scored_runs in runs.values() for r in scored_runs], resamples, seed))
+        for init, scored_runs in runs.items():
+            self.seeds[(init, name)] = [r.metric() for r in scored_runs]
+            self.resampled[(init, name)] = np.stack([next(drawn) for _ in scored_runs])
         self.examples[name] = int(mask.sum())
 
     def mean(self, init: str, name: str) -> float:
@@ -173,18 +173,22 @@ class Evidence:
     def value(self, coefs: dict[tuple[str, str], float], shown: tuple[float, float], confidence: float | None = None):
         """``sum(coef * metric)`` over (init, measure) keys, with its interval: inits whose runs have the same
         seeds (two or more) are paired, one seed term of their per-seed combination; the others apart."""
-        per_init: dict[str, np.ndarray] = {}
+        per_init: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # init -> (per seed, per seed and resample)
         for (init, name), c in coefs.items():
-            per_init[init] = per_init.get(init, 0.0) + c * np.asarray(self.seeds[(init, name)], dtype=float)
-        paired: dict[tuple[Any, ...], np.ndarray] = {}
-        for init, values in per_init.items():
+            values, drawn = per_init.get(init, (0.0, 0.0))
+            key = (init, name)
+            per_init[init] = (values + c * np.asarray(self.seeds[key]), drawn + c * self.resampled[key])
+        paired: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+        for init, (values, drawn) in per_init.items():
             seeds = self.names.get(init, tuple(range(len(values))))
             key = seeds if len(values) > 1 else (init,)  # one run (no seed to pair on): its own term
-            paired[key] = paired.get(key, 0.0) + values
-        terms = [SeedTerm(values) for values in paired.values()]
-        resampled = np.sum([c * self.resampled[k] for k, c in coefs.items()], axis=0)
+            old_values, old_drawn = paired.get(key, (0.0, 0.0))
+            paired[key] = (old_values + values, old_drawn + drawn)
+        terms = [SeedTerm(values) for values, _ in paired.values()]
+        resampled = np.sum([drawn.mean(axis=0) for _, drawn in paired.values()], axis=0)
+        shared = sum(shared_noise(drawn) for _, drawn in paired.values())
         examples = sum(self.examples[name] for name in dict.fromkeys(name for _, name in coefs))
-        return interval(terms, resampled, confidence or self.confidence, examples, shown)
+        return interval(terms, resampled, confidence or self.confidence, examples, shown, shared)
 
     def difference(self, a: str, b: str, name: str, confidence: float | None = None) -> Interval:
         shown = (self.mean(a, name), self.mean(b, name))

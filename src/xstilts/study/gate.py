@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from xstilts.study.bootstrap import Scored, resampled_metrics
-from xstilts.study.intervals import SeedTerm, interval
+from xstilts.study.intervals import SeedTerm, interval, shared_noise
 
 STATES = ("learned", "not learned", "unclear")
 DECIDABLE = 0.05  # a half-width above this (5 points) can rarely tell "learned" from "not learned"
@@ -56,14 +56,14 @@ def check(inputs: Sequence[GateInput], margin: float, resamples: int, seed: int,
         if any(not t[["id", "language"]].equals(tables[0][["id", "language"]]) for t in tables):
             raise ValueError(f"the runs of {spec} hold different {task} test rows")
         strata = tables[0]["language"].to_numpy(str)
-        per_seed = [Scored(t["score"].to_numpy(float), t["weight"].to_numpy(float), strata).metric() for t in tables]
-        mean = {c: np.mean([t[c].to_numpy(float) for t in tables], axis=0) for c in ("score", "weight")}
-        model = Scored(mean["score"], mean["weight"], strata)
+        models = [Scored(t["score"].to_numpy(float), t["weight"].to_numpy(float), strata) for t in tables]
+        per_seed = [m.metric() for m in models]
         first = tables[0]
         base = Scored(first["baseline_score"].to_numpy(float), first["baseline_weight"].to_numpy(float), strata)
-        a, b = resampled_metrics([model, base], resamples, seed + 31 * k)
+        *drawn, b = resampled_metrics([*models, base], resamples, seed + 31 * k)
         values = (float(np.mean(per_seed)), base.metric())
-        iv = interval([SeedTerm(per_seed), SeedTerm([-values[1]])], a - b, confidence, len(first), values)
+        a, shared = np.mean(drawn, axis=0), shared_noise(np.stack(drawn))
+        iv = interval([SeedTerm(per_seed), SeedTerm([-values[1]])], a - b, confidence, len(first), values, shared)
         row: dict[str, Any] = {"model": spec, "spec": spec, "task": task, "metric": runs[0].metric}
         head = state(iv.low, iv.high, margin)
         extra = {"runs": [g.model for g in runs], "per_seed": per_seed, "half_width": (iv.high - iv.low) / 2}

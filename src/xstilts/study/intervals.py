@@ -9,10 +9,13 @@ own quantile, Student's t with the seed part's Welch-Satterthwaite degrees of fr
 test set's (known), and the two are added in quadrature: unlike one t with Satterthwaite's df over both parts,
 which is liberal with 2-4 seed df (up to 7.6% outside a 95% interval), this holds its level whatever the ratio of
 the two parts. The p-value is the smallest alpha whose interval leaves out 0, so ``p < alpha`` exactly when the
-interval does. Each run's own prediction noise is in both parts (its seed's metric, and the seed-averaged scores
-the bootstrap resamples), so the intervals err on the wide side: ``benchmarks/verdict_rates.py`` measures by how
-much. With one run per init the seed part is not measured and the interval is the test set's alone
-(normal quantiles): it is about these models, not about the training procedure that made them.
+interval does. Each run's own noise over the test examples (a model right on one example, wrong on its neighbour)
+moves its seed's metric, so the seed part holds it; the bootstrap of the seed-averaged value holds it again,
+divided by the number of runs: :func:`shared_noise` measures that share from each run's resamples and the test
+part leaves it out (a two-way random-effects split of examples x seeds), so no noise is counted twice.
+``benchmarks/verdict_rates.py`` measures the coverage that results. With one run per init the seed part is not
+measured and the interval is the test set's alone (normal quantiles): it is about these models, not about the
+training procedure that made them.
 """
 
 from __future__ import annotations
@@ -81,6 +84,18 @@ def welch(terms: Sequence[SeedTerm], test_variance: float) -> tuple[float, float
     return float(np.sqrt(seed + test_variance)), float(np.sqrt(seed)), float(df)
 
 
+def shared_noise(per_seed: np.ndarray) -> float:
+    """The variance that the bootstrap of a seed-averaged value shares with its seed part: ``per_seed`` holds one
+    term's value per run (rows) on the same bootstrap resamples (columns). Each run's deviation from the runs' mean
+    on a resample is its own noise over the test examples; that noise's variance over ``k`` runs, divided by ``k``,
+    is ``mean over runs of var(deviation) / (k - 1)``. 0 with one run (no seed part to share with)."""
+    k = per_seed.shape[0]
+    if k < 2 or per_seed.shape[1] < 2:
+        return 0.0
+    deviations = per_seed - per_seed.mean(axis=0, keepdims=True)
+    return float(np.mean(np.nanvar(deviations, axis=1, ddof=1))) / (k - 1)
+
+
 def half_width(se_seeds: float, se_test: float, df: float, confidence: float) -> float:
     """The seed part times Student's t quantile (``df``), the test part times the normal's, in quadrature."""
     q = 0.5 + confidence / 2
@@ -117,11 +132,14 @@ def interval(
     confidence: float,
     n_examples: int,
     values: tuple[float, float] = (float("nan"), float("nan")),
+    shared: float = 0.0,
 ) -> Interval:
-    """The value ``sum(term means)`` with its interval: ``resampled`` holds the value on each bootstrap resample
-    of the seed-averaged scores (its variance is the test-set part); ``values``: the two sides' levels, shown."""
+    """The value ``sum(term means)`` with its interval: ``resampled`` holds the seed-averaged value on each
+    bootstrap resample of the test examples; its variance less ``shared`` (:func:`shared_noise`, which the seed
+    part already counts) is the test-set part; ``values``: the two sides' levels, shown."""
     estimate = float(sum(t.mean for t in terms))
     test_variance = float(np.nanvar(resampled, ddof=1)) if len(resampled) > 1 else 0.0
+    test_variance = max(test_variance - shared, 0.0)
     se, se_seeds, df = welch(terms, test_variance)
     low, high, p = t_interval(estimate, se_seeds, float(np.sqrt(test_variance)), df, confidence)
     seeds = max(len(t.values) for t in terms)
