@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export PATH := $(BIN):$(PATH)
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup run test lint clean-runs
+.PHONY: setup run test test-slow lint clean-runs
 
 setup: $(STAMP)
 
@@ -36,8 +36,13 @@ run: setup
 	echo "dvc status: $$($(BIN)/dvc status -q && echo clean || echo CHANGED)" && \
 	echo "make run: pipeline took $$(( $$(date +%s) - start )) s (set-up not included)"
 
+# `make test`: every test not marked slow; `make test-slow`: the slow ones (a Ray cluster on loopback, DVC end to
+# end, the real encoder, verdict-rate simulations). CI runs both.
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
