@@ -206,14 +206,24 @@ def test_a_stage_whose_node_is_lost_runs_again_on_another(template, serial, clus
     root = _clone(template, tmp_path / "repo")
     env = _environment(tracking)
     command = [sys.executable, "-m", "xstilts", "fanout", "--address", cluster.client_address]
-    coordinator = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    client, lost = MlflowClient(tracking), None
-    while lost is None and coordinator.poll() is None:  # the intermediate run, RUNNING on a node
-        ids = [e.experiment_id for e in client.search_experiments()]
-        query = "tags.phase = 'intermediate' and attributes.status = 'RUNNING'"
-        found = [r for r in client.search_runs(ids, query) if r.data.tags.get("fanout_node")] if ids else []
-        lost = found[0] if found else time.sleep(0.2)
-    assert lost is not None, coordinator.communicate()[0].decode()[-4000:]
+    client = MlflowClient(tracking)
+
+    def start() -> tuple[subprocess.Popen, object]:
+        """The coordinator, and the intermediate run once it is RUNNING on a node (None if the coordinator ended)."""
+        coordinator = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        lost = None
+        while lost is None and coordinator.poll() is None:
+            ids = [e.experiment_id for e in client.search_experiments()]
+            query = "tags.phase = 'intermediate' and attributes.status = 'RUNNING'"
+            found = [r for r in client.search_runs(ids, query) if r.data.tags.get("fanout_node")] if ids else []
+            lost = found[0] if found else time.sleep(0.2)
+        return coordinator, lost
+
+    coordinator, lost = start()
+    early = "" if lost is not None else coordinator.communicate()[0].decode()
+    if "Starting Ray client server failed" in early:  # Ray Client's per-driver server died at start-up (seen once
+        coordinator, lost = start()  # in five runs on 2 cores, before any stage ran): the user's remedy, run again
+    assert lost is not None, early[-4000:] or coordinator.communicate()[0].decode()[-4000:]
     (node,) = [n for n in cluster.list_all_nodes() if n.node_id == lost.data.tags["fanout_node"]]
     cluster.remove_node(node)
     cluster.add_node(num_cpus=1, num_gpus=1)  # the next tests find two worker nodes again
