@@ -67,6 +67,7 @@ from xstilts.modeling import HeadSpec, MultiTaskModel
 from xstilts.params import TrainParams
 from xstilts.paths import prepared_dir
 from xstilts.tasks import get_task
+from xstilts.training import compilation
 from xstilts.training.features import Collator, tokenize
 from xstilts.training.loop import train_task
 from xstilts.training.precision import DTYPES
@@ -106,6 +107,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--busy", action="store_true", help="also: both again with one core held from another session")
     choices = typing.get_args(TrainParams.model_fields["precision"].annotation)  # what params.yaml accepts
     p.add_argument("--precision", default="auto", choices=choices, help="xstilts' precision")
+    compile_choices = typing.get_args(TrainParams.model_fields["compile"].annotation)
+    p.add_argument("--compile", default="auto", choices=compile_choices, help="xstilts' compile setting")
     args = p.parse_args(argv)
     if min(args.steps, args.batch_size, args.dev_size) < 1 or args.max_length < 8:
         p.error("--steps, --batch-size and --dev-size must be positive and --max-length at least 8")
@@ -216,6 +219,7 @@ def run_xstilts(folder: str, train_rows, dev, labels, task: str, args) -> Run:
         patience=1,
         freeze_embeddings=False,
         precision=args.precision,
+        compile=args.compile,
     )
     chosen = resolve_precision(args.precision)
     warm_up(lambda i, m: model(task, i, m), dev, collator)
@@ -229,7 +233,7 @@ def run_xstilts(folder: str, train_rows, dev, labels, task: str, args) -> Run:
         raise XstiltsError(f"xstilts trained {result.steps} steps instead of {args.steps}; report this as a bug.")
     model.eval()
     accuracy = dev_accuracy(lambda i, m: model(task, i, m), dev, collator)
-    name = f"xstilts (trim, {chosen.name}, length groups)"
+    name = f"xstilts (trim, {chosen.name}, length groups{', compiled' if args.compile == 'on' else ''})"
     flops, padded = counting.flops, counting.padded_tokens
     return Run(name, seconds, result.train_tokens, accuracy, n_trainable, load, flops, padded)
 
@@ -331,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         rates = machine_rates(folder, args.batch_size, args.max_length)
+        config = load_encoder(folder)[1].config  # what the training loop asks, for a run of --steps steps:
+        compiled = compilation.resolve(args.compile, config, chosen, torch.device("cpu"), args.steps)
+        print(f"compile: {args.compile} -> {compiled.tags()['compile']} ({compiled.reason})", flush=True)
         runs = [run_trainer(folder, tokenizer, train_rows, dev, labels, args)]
         print(table(runs, rates), flush=True)
         runs.append(run_xstilts(folder, train_rows, dev, labels, args.task, args))

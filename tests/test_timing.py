@@ -27,5 +27,7 @@ def test_work_and_command_lines_join_per_stage(tmp_path, monkeypatch):
     assert timing.stage_times(since=150) == [rows[1]]
     text = timings_text(since=60.0, now=160.0)  # 100 s of wall time, 29 s of work
     assert "validate-udhr" in text and "FAILED" in text
+    row = [line.split()[1:] for line in text.splitlines() if "target-multiemo-none" in line]
+    assert row == [["25.0", "15.0", "40.0"]]  # work, start-up (the command outside its work), the whole command
     assert "pipeline wall time 100 s: work 29 s, overhead 71 s (71%: stage commands 20 s, DVC 51 s)" in text
     assert f"machine: {hardware.cpu_model()} (" in text  # the numbers above are this machine's

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 PROBE_SHAPE = (256, 384, 1536)  # rows x hidden @ hidden x ffn: one feed-forward matmul of a small encoder
 PROBE_SECONDS = 0.1  # per precision, after one warm-up product
+RATES_FILE = "cpu-matmul-rates.json"
 
 
 def cpu_model() -> str:
@@ -141,7 +142,7 @@ def matmul_rate(dtype: torch.dtype, seconds: float = PROBE_SECONDS) -> float:
             return 2 * m * k * n * count / elapsed / 1e9
 
 
-def _machine_key() -> str:
+def machine_key() -> str:
     """What the CPU probe's result depends on: the CPU, the kernels torch may use, the thread count."""
     import torch
 
@@ -156,9 +157,32 @@ def _machine_key() -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def _cache_file() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "xstilts" / "cpu-matmul-rates.json"
+def cache_dir() -> Path:
+    """Where per-machine probe results live: ``$XDG_CACHE_HOME/xstilts`` (``~/.cache/xstilts``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xstilts"
+
+
+def read_cache(name: str) -> dict:
+    """The JSON object in ``cache_dir() / name`` ({} when missing or unreadable)."""
+    try:
+        found = json.loads((cache_dir() / name).read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def write_cache(name: str, key: str, value) -> None:
+    """Set ``key`` in ``cache_dir() / name`` (atomically; a read-only home only means probing again next time)."""
+    cached = read_cache(name)
+    cached[key] = value
+    path = cache_dir() / name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cached, indent=1, sort_keys=True))
+        tmp.replace(path)
+    except OSError:
+        pass
 
 
 @functools.cache
@@ -167,20 +191,10 @@ def cpu_rates() -> dict[str, float]:
     ``~/.cache/xstilts`` (``$XDG_CACHE_HOME``), so every run on the machine decides alike."""
     import torch
 
-    path, key = _cache_file(), _machine_key()
-    try:
-        cached = json.loads(path.read_text())
-    except (OSError, ValueError):
-        cached = {}
-    if isinstance(cached.get(key), dict):
-        return cached[key]
+    key = machine_key()
+    cached = read_cache(RATES_FILE).get(key)
+    if isinstance(cached, dict):
+        return cached
     rates = {name: round(matmul_rate(dtype), 1) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
-    cached[key] = rates
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cached, indent=1, sort_keys=True))
-        tmp.replace(path)
-    except OSError:
-        pass  # a read-only home: probe again next time
+    write_cache(RATES_FILE, key, rates)
     return rates

@@ -55,6 +55,9 @@ class TrainParams(_Strict):
     # auto: bf16 autocast where this machine runs it fast, else fp32 (fp16 on a CUDA device without bf16);
     # or force bf16 | fp16 | fp32 (xstilts.training.precision). Tuning and evaluation follow their phase.
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    # torch.compile the training step: auto where a cached probe shows it pays on this machine for this run's
+    # length (xstilts.training.compilation), on, or off (the default here; the profiles set auto)
+    compile: Literal["auto", "on", "off"] = "off"
     grad_accum: int = Field(default=1, ge=1)  # micro-batches per optimizer step (per process)
     trim_embeddings: bool = False  # train only the embedding rows the train/dev data uses (exact; training.trim)
     # per-task overrides of the settings above, e.g. {xnli: {epochs: 2}, xquad: {max_length: 384}} (the paper's)

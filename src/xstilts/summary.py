@@ -137,11 +137,13 @@ def timings_text(since: float, now: float | None = None) -> str:
     rows = stage_times(since)
     if not rows:
         return "Per-stage timings: no stage ran (DVC found everything up to date).\n"
-    lines = [f"Per-stage timings (this run, seconds):  {'work':>8s} {'stage':>8s}"]
+    lines = [f"Per-stage timings (this run, seconds):  {'work':>8s} {'start-up':>8s} {'stage':>8s}"]
     for r in rows:
-        lines.append(f"  {r.stage:38s} {r.work:8.1f} {r.command:8.1f}{'' if r.ok else '  FAILED'}")
+        lines.append(
+            f"  {r.stage:38s} {r.work:8.1f} {r.command - r.work:8.1f} {r.command:8.1f}{'' if r.ok else '  FAILED'}"
+        )
     work, commands = sum(r.work for r in rows), sum(r.command for r in rows)
-    lines.append(f"  {'total in stages':38s} {work:8.1f} {commands:8.1f}")
+    lines.append(f"  {'total in stages':38s} {work:8.1f} {commands - work:8.1f} {commands:8.1f}")
     lines.append(f"  machine: {hardware.summary()}")
     if since > 0:
         wall = (now or time.time()) - since

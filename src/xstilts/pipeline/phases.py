@@ -183,10 +183,12 @@ def _train(plan: RunPlan, main: bool) -> dict[str, float]:
         return {}
     if outcome.resumed_from:
         mlflow.set_tag(Tag.RESUMED, str(outcome.resumed_from))
+    mlflow.set_tags(outcome.compile_tags)
     # the model stays in DVC's cache: an external LoggedModel names its folder and fingerprint (also run tags) and
     # holds the run's metrics; MLflow gets a copy only when the registry promotes it (registry.promote)
     mlflow.log_metrics(outcome.metrics, model_id=record_trained_model(plan.model_dir, plan.phase, plan.out_name))
-    write_metrics_json(plan.metrics_json, {**outcome.metrics, **recorded_on(precision.name)})
+    recorded = {**recorded_on(precision.name), "compile": outcome.compile_tags.get("compile", "off")}
+    write_metrics_json(plan.metrics_json, {**outcome.metrics, **recorded})
     write_text_atomic(plan.curve_json, json.dumps(outcome.curve, indent=1) + "\n")
     mlflow.log_artifact(str(plan.curve_json))
     if plan.role == Role.TARGET:

@@ -50,6 +50,7 @@ class Outcome:
     resumed_from: int = 0  # the step a checkpoint restarted training at (0: a fresh start)
     is_main: bool = True
     curve: list[dict[str, float | None]] = field(default_factory=list)  # each evaluation (a DVC plots file)
+    compile_tags: dict[str, str] = field(default_factory=dict)  # whether training was compiled, and why
 
 
 def load_rows(task: str, split: str, language: str | None = None) -> datasets.Dataset | None:
@@ -257,4 +258,5 @@ def train_and_evaluate_tasks(
     mlflow.log_artifact(str(predictions_path), artifact_path="predictions")
     metrics["wall_seconds"] = time.time() - started
     curve = [{k: v if math.isfinite(v) else None for k, v in point.items()} for point in result.curve]
-    return Outcome(metrics, model_dir, result.resumed_from, curve=curve)
+    compiled = result.compilation.tags() if result.compilation else {}
+    return Outcome(metrics, model_dir, result.resumed_from, curve=curve, compile_tags=compiled)

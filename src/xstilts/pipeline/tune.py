@@ -162,3 +162,4 @@ def _run_trial(
         mlflow.set_tag("state", state.name)
         if state == optuna.trial.TrialState.COMPLETE:
             mlflow.log_metric("value", result.best_score)
+            mlflow.set_tags(result.compilation.tags() if result.compilation else {})

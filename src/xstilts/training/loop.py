@@ -8,8 +8,9 @@ at the last) the main process scores every task's English dev set with the famil
 early stopping. With a checkpoint folder, every evaluation also writes a resumable checkpoint
 (:mod:`xstilts.training.checkpoint`), and a restarted run continues from the newest one. The same code runs
 under ``accelerate launch`` on several processes (DDP): autocast to the precision :mod:`~xstilts.training.precision`
-resolves, gradients averaged across processes, train losses gathered, only the main process evaluates, writes
-files and calls ``on_eval`` / ``on_step``.
+resolves (the step compiled where :mod:`~xstilts.training.compilation` says it pays), gradients averaged across
+processes, train losses gathered, only the main process evaluates, writes files and calls ``on_eval`` /
+``on_step``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from xstilts.modeling import MultiTaskModel
 from xstilts.params import TrainParams
 from xstilts.progress import process_state as process_state  # re-exported: callers import it from here
 from xstilts.progress import progress
-from xstilts.training import checkpoint
+from xstilts.training import checkpoint, compilation
+from xstilts.training.compilation import Compilation
 from xstilts.training.evaluation import evaluate
 from xstilts.training.fast_dropout import cpu_dropout
 from xstilts.training.features import Collator
@@ -81,6 +83,7 @@ class MultiTaskResult:
     dev_metrics: dict[str, str] = field(default_factory=dict)  # per task: the main metric's name
     resumed_from: int = 0  # the step a checkpoint restarted the run at (0: a fresh start)
     curve: list[dict[str, float]] = field(default_factory=list)  # every evaluation: step, train losses, dev scores
+    compilation: Compilation | None = None  # whether the training step was compiled, and why
 
 
 def freeze_embeddings(model: MultiTaskModel) -> None:
@@ -142,6 +145,11 @@ class _Loop:
         )
         # the scheduler stays unprepared: it steps once per optimizer step, whatever the number of processes
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        with process_state().main_process_first():  # one process probes, the others read its cached result
+            self.compilation = compilation.resolve(
+                cfg.compile, model.encoder.config, self.precision, self.accelerator.device, self.total_steps
+            )
+        self.forward = torch.compile(self.model, dynamic=True) if self.compilation.enabled else self.model
         self.checkpoint_dir = checkpoint_dir
         self.step, self.tokens, self.since_best, self.stopped_early = 0, 0, 0, False
         self.best_score, self.best_step, self.best_scores = -math.inf, 0, {}
@@ -165,7 +173,7 @@ class _Loop:
         batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
         with self.accelerator.accumulate(self.model):
             self.model.train()
-            logits = self.model(task, batch["input_ids"], batch["attention_mask"])
+            logits = self.forward(task, batch["input_ids"], batch["attention_mask"])
             loss = self.families[task].loss(logits, batch)
             self.accelerator.backward(loss)
             self.optimizer.step()
@@ -321,20 +329,18 @@ class _Loop:
             self.unwrapped.load_state_dict(self.best_weights)
         tokens = torch.tensor([self.tokens], dtype=torch.float64, device=self.accelerator.device)
         total_tokens = int(self.accelerator.reduce(tokens, "sum").item()) if self.world > 1 else self.tokens
-        if not self.best_scores:
-            return MultiTaskResult(
-                math.nan, self.step, self.step, total_tokens, False, {}, self.metrics, self.resumed_from, self.curve
-            )
+        chosen = bool(self.best_scores)  # without dev rows: the last weights, no score, no early stopping
         return MultiTaskResult(
-            self.best_score,
-            self.best_step,
+            self.best_score if chosen else math.nan,
+            self.best_step if chosen else self.step,
             self.step,
             total_tokens,
-            self.stopped_early,
+            self.stopped_early and chosen,
             dict(self.best_scores),
             self.metrics,
             self.resumed_from,
             self.curve,
+            self.compilation,
         )
 
 
@@ -360,7 +366,8 @@ def train_tasks(
     """
     _check(model, data)
     loop = _Loop(model, list(data), cfg, seed, sampling or SamplingConfig(), checkpoint_dir, evaluations)
-    with cpu_dropout(model) if loop.accelerator.device.type == "cpu" else nullcontext():
+    fast_dropout = loop.accelerator.device.type == "cpu" and not loop.compilation.enabled  # inductor fuses its own
+    with cpu_dropout(model) if fast_dropout else nullcontext(), compilation.reproducible(loop.compilation.enabled):
         return loop.run(on_eval, on_step)
 
 
