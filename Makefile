@@ -29,6 +29,7 @@ REPRO = $(if $(CLUSTER),$(BIN)/xstilts fanout --address $(CLUSTER),$(BIN)/dvc re
 run: setup
 	@if [ -n "$(PROFILE)" ]; then $(BIN)/xstilts profile $(PROFILE); fi
 	@$(BIN)/xstilts pipeline   # dvc.yaml from params.yaml (a no-op when nothing in params.yaml changed)
+	@$(BIN)/xstilts plan --save   # what will run, the time it should take here, what the design can detect
 	@start=$$(date +%s); export XSTILTS_RUN_STARTED=$$start; \
 	$(REPRO) && \
 	$(BIN)/xstilts summary && \

@@ -164,7 +164,7 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     assert _snapshot(root) == outputs  # a second repro writes nothing
 
     # every model holds its frozen embedding matrix as one file, stored once (hard links to DVC's cache)
-    models = ("intermediate/sst2", "target/pos_tr-none", "target/pos_tr-sst2")
+    models = ("intermediate/sst2", "target/brown_pos-none", "target/brown_pos-sst2")
     assert len({(root / "models" / m / "encoder" / EMBEDDINGS_FILE).stat().st_ino for m in models}) == 1
     # MLflow: a copy per registered champion only (pos_tr's; udhr's too when an intermediate encoder wins)
     assert len(list((root / "mlruns").rglob(EMBEDDINGS_FILE))) in (1, 2)
@@ -185,7 +185,7 @@ def test_dvc_repro_tiny_profile(tmp_path, tiny_encoder_dir):
     params["intermediate"]["per_task"]["sst2"]["lr"] = 2e-3
     write_params()
     assert _listed(dvc("status")) == {"tune-sst2", "intermediate-sst2"}  # trial 0 is that setting
-    downstream = {"target-pos_tr-sst2", "retrieve-udhr-sst2", "promote", "report"}
+    downstream = {"target-brown_pos-sst2", "retrieve-udhr-sst2", "promote", "report"}
     assert _ran(dvc("repro")) == {"tune-sst2", "intermediate-sst2", *downstream}
     assert "Data and pipelines are up to date" in dvc("status")
 

@@ -79,7 +79,7 @@ def test_a_target_reads_its_own_and_its_train_from_data_and_one_init(monkeypatch
     params.target.tasks.append("parsinlu_rc")
     params.target.per_task["parsinlu_rc"] = {"max_length": 256}
     stages = {name: stage for section in build_stages(params).values() for name, stage in section.items()}
-    none, qa = stages["target-parsinlu_rc-none"], stages["target-parsinlu_rc-squadshifts"]
+    none, qa = stages["target-squadshifts-none"], stages["target-squadshifts-squadshifts"]
     data = ["data/prepared/parsinlu_rc", "reports/validation/parsinlu_rc.json"]
     data += ["data/prepared/squadshifts", "reports/validation/squadshifts.json"]  # train_from
     assert [d for d in none["deps"] if not d.startswith("reports/code/")] == [*data, "models/multilingual-e5-small"]
@@ -146,7 +146,7 @@ def test_a_stale_dvc_yaml_fails_in_one_sentence(tmp_path, monkeypatch):
     with pytest.raises(XstiltsError, match="out of date"):
         check_pipeline(tmp_path)
     write_pipeline(tmp_path)
-    assert "target-pos_tr-sst2-socialiqa:" in (tmp_path / "dvc.yaml").read_text()
+    assert "target-brown_pos-sst2-socialiqa:" in (tmp_path / "dvc.yaml").read_text()
 
 
 def test_several_seeds_repeat_every_training_run_and_its_consumers(monkeypatch):

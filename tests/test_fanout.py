@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 DATA = {k: TINY_DATA[k] for k in ("sst2", "brown_pos", "pos_tr", "udhr")}
 REMOTE_STAGES = {
-    "tune-sst2", "intermediate-sst2", "target-pos_tr-none", "target-pos_tr-sst2", "retrieve-udhr-none",
+    "tune-sst2", "intermediate-sst2", "target-brown_pos-none", "target-brown_pos-sst2", "retrieve-udhr-none",
     "retrieve-udhr-sst2",
 }  # fmt: skip
 
@@ -153,7 +153,7 @@ def test_the_graph_comes_from_dvc_and_the_dry_run_prints_its_waves(template, tmp
     lines = dry_run(root)
     waves = [line.split(": ", 1)[1].split(", ") for line in lines]
     position = {name.removesuffix(" (here)"): k for k, wave in enumerate(waves) for name in wave}
-    assert position["tune-sst2"] < position["intermediate-sst2"] < position["target-pos_tr-sst2"]
+    assert position["tune-sst2"] < position["intermediate-sst2"] < position["target-brown_pos-sst2"]
     assert "fetch (here)" in waves[1] and "intermediate-sst2" in waves[position["intermediate-sst2"]]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from xstilts import hardware, timing
 from xstilts.summary import timings_text
 
@@ -31,3 +33,5 @@ def test_work_and_command_lines_join_per_stage(tmp_path, monkeypatch):
     assert row == [["25.0", "15.0", "40.0"]]  # work, start-up (the command outside its work), the whole command
     assert "pipeline wall time 100 s: work 29 s, overhead 71 s (71%: stage commands 20 s, DVC 51 s)" in text
     assert f"machine: {hardware.cpu_model()} (" in text  # the numbers above are this machine's
+    (tmp_path / "logs/plan.json").write_text(json.dumps({"seconds": 80.0, "stages": 2, "at": 0}))
+    assert "plan estimated 80 s for 2 stages; actual 100 s (1.25x the estimate)" in timings_text(60.0, now=160.0)

@@ -13,7 +13,7 @@ from xstilts.progress import quiet_library_bars
 
 STAGE_COMMANDS = {"code", "fetch", "extract", "encoder", "prepare", "validate", "run"}  # what dvc.yaml's stages call
 GROUPS = {  # `xstilts --help` lists the commands in these groups, in this order: as a user meets them
-    "run the pipeline": ("profile", "pipeline", "run", "fanout"),
+    "run the pipeline": ("profile", "pipeline", "plan", "run", "fanout"),
     "one phase": ("tune", "intermediate", "target", "retrieve", "promote"),
     "inspect results": ("summary", "champions", "report", "submission"),
     "data": ("fetch", "extract", "encoder", "prepare", "validate", "hub"),
@@ -70,6 +70,17 @@ def _pipeline(args: argparse.Namespace) -> None:
         print("dvc.yaml is up to date with params.yaml")
     else:
         print(f"{write_pipeline()} written from params.yaml")
+
+
+def _plan(args: argparse.Namespace) -> None:
+    from xstilts.params import load_params
+    from xstilts.pipeline.plan import make_plan, plan_text, save_estimate
+
+    params = load_params()
+    plan = make_plan(params)
+    print(plan_text(plan, params, args.nodes), end="")
+    if args.save:
+        save_estimate(plan)
 
 
 def _profile(args: argparse.Namespace) -> None:
@@ -265,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("verify", _verify, "re-hash DVC's tracked files and cache objects against dvc.lock").add_argument(
         "--jobs", type=int, default=None, help="files hashed at once (default: the CPU count)"
     )
+    p = add("plan", _plan, "runs, time here and on N nodes, and detectable effect of params.yaml's design")
+    p.add_argument("--nodes", type=int, default=4, help="fanout nodes to estimate the wall time on (default 4)")
+    p.add_argument("--save", action="store_true", help="keep the estimate for the timing summary (make run does)")
     p = add("fanout", _fanout, "run the out-of-date stages over a Ray cluster (docs/cluster.md)")
     p.add_argument("--address", help="the Ray cluster: ray://host:10001, host:6379 or auto (default: RAY_ADDRESS)")
     p.add_argument("--dry-run", action="store_true", help="print the waves of stages that would run, and stop")

@@ -202,6 +202,9 @@ class StudyParams(_Strict):
     # runs per init below which no verdict is given ("not assessed (1 seed)"): one seed's interval covers the
     # test set only, not the seed-to-seed spread of the training procedure
     min_seeds: int = Field(default=3, ge=2)
+    # points: the seed-to-seed sd of a target's score that `xstilts plan` assumes until runs with several seeds
+    # measured it (fine-tuning seed spreads of 0.5-2 points are common; the plan says when it used this)
+    prior_seed_sd: float = Field(default=1.0, gt=0, lt=100)
 
 
 class Params(_Strict):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from xstilts import hardware
 from xstilts.paths import metrics_dir, repo_root
-from xstilts.timing import stage_times
+from xstilts.timing import record_pipeline, stage_times
 
 if TYPE_CHECKING:
     from xstilts.params import Params
@@ -151,6 +151,10 @@ def timings_text(since: float, now: float | None = None) -> str:
             f"  pipeline wall time {wall:.0f} s: work {work:.0f} s, overhead {wall - work:.0f} s "
             f"({100 * (wall - work) / wall:.0f}%: stage commands {commands - work:.0f} s, DVC {wall - commands:.0f} s)"
         )
+        from xstilts.pipeline.plan import estimate_line
+
+        if line := estimate_line(wall):
+            lines.append(line)
     return "\n".join(lines) + "\n"
 
 
@@ -202,3 +206,6 @@ def print_summary() -> None:
         print(tuning_text([intermediate_tasks(spec, params)[0] for spec in params.tune.tasks]))
     print(precision_text(params))
     print(timings_text(since))
+    if since > 0 and (rows := stage_times(since)):  # a whole `make run`: what the next plan learns DVC's share from
+        wall = time.time() - since
+        record_pipeline(wall, sum(r.work for r in rows), sum(r.command for r in rows), len(rows))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from xstilts import hardware
 from xstilts.paths import main_root
 
 TIMINGS = "logs/timings.jsonl"
@@ -36,9 +37,33 @@ def record(kind: str, seconds: float, ok: bool) -> None:
         return
     path = main_root() / TIMINGS
     path.parent.mkdir(parents=True, exist_ok=True)
-    row = {"stage": stage(), "kind": kind, "seconds": round(seconds, 3), "ok": ok, "at": time.time()}
+    row = {"stage": stage(), "kind": kind, "seconds": round(seconds, 3), "ok": ok, "at": time.time(), **machine()}
     with path.open("a") as fh:
         fh.write(json.dumps(row) + "\n")
+
+
+def machine() -> dict[str, str | int]:
+    """What a timing depends on, as its row records it (without importing torch): the CPU model and usable cores."""
+    return {"cpu": hardware.cpu_model(), "cores": hardware.usable_cores()}
+
+
+def record_pipeline(wall: float, work: float, commands: float, stages: int) -> None:
+    """Append a ``pipeline`` line (a whole ``make run``): what :mod:`xstilts.pipeline.plan` learns DVC's own
+    seconds per stage from."""
+    path = main_root() / TIMINGS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    row = {"kind": "pipeline", "wall": round(wall, 1), "work": round(work, 1), "commands": round(commands, 1)}
+    row.update(stages=stages, at=time.time(), **machine())
+    with path.open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def history() -> list[dict]:
+    """Every line of ``logs/timings.jsonl`` recorded on this machine (its CPU model and usable cores)."""
+    path = main_root() / TIMINGS
+    here = machine()
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return [r for r in rows if all(r.get(k) == v for k, v in here.items())]
 
 
 def process_seconds() -> float:

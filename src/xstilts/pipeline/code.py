@@ -76,12 +76,17 @@ def source_files(kind: str) -> list[str]:
     return sorted(str(p.relative_to(ROOT)) for p in seen)
 
 
+def fingerprint_text(kind: str) -> str:
+    """What ``reports/code/<kind>.json`` holds for the code as it is now."""
+    files = {name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest() for name in source_files(kind)}
+    return json.dumps({"kind": kind, "entry": list(KINDS[kind]), "files": files}, indent=2) + "\n"
+
+
 def write_fingerprints(root: Path) -> dict[str, Path]:
     """Write ``reports/code/<kind>.json`` under ``root`` for every kind (the same code gives the same bytes)."""
     written = {}
     for kind in KINDS:
-        files = {name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest() for name in source_files(kind)}
         path = root / fingerprint_path(kind)
-        write_text_atomic(path, json.dumps({"kind": kind, "entry": list(KINDS[kind]), "files": files}, indent=2) + "\n")
+        write_text_atomic(path, fingerprint_text(kind))
         written[kind] = path
     return written

@@ -23,7 +23,7 @@ from xstilts.errors import XstiltsError
 from xstilts.params import IntermediateParams, Params, TrainParams, hub_mirror, load_params
 from xstilts.paths import repo_root
 from xstilts.pipeline.code import KINDS, fingerprint_path
-from xstilts.pipeline.run_names import NO_INIT, intermediate_tasks, run_seeds, seeded
+from xstilts.pipeline.run_names import NO_INIT, intermediate_tasks, run_seeds, seeded, target_families
 
 DVC_FILE = "dvc.yaml"
 SAMPLING_KEYS = ("sampling", "temperature", "examples_cap")  # read only by multi-task runs
@@ -118,15 +118,13 @@ def _encoder_seeds(encoders: list[str], params: Params) -> list[tuple[str, int |
     return [(e, s) for e in encoders for s in ([None] if e == NO_INIT else run_seeds(params))]
 
 
-def _settings(section: str, cfg: TrainParams, name: str, multi_task: bool) -> list[str]:
-    """The params keys a training run of ``name`` reads: the shared settings and its own ``per_task`` entry."""
+def _settings(section: str, cfg: TrainParams, names: list[str], multi_task: bool) -> list[str]:
+    """The params keys a training run of ``names`` (a spec, or a target family and its targets) reads: the shared
+    settings and their own ``per_task`` entries."""
     keys = [k for k in type(cfg).model_fields if k not in DESIGN_KEYS]
     if isinstance(cfg, IntermediateParams) and not multi_task:
         keys = [k for k in keys if k not in SAMPLING_KEYS]
-    out = [f"{section}.{k}" for k in keys]
-    if name in cfg.per_task:
-        out.append(f"{section}.per_task.{name}")
-    return out
+    return [f"{section}.{k}" for k in keys] + [f"{section}.per_task.{n}" for n in names if n in cfg.per_task]
 
 
 def _curve(phase: str, name: str, tasks: list[str], params: Params) -> dict[str, Any]:
@@ -196,7 +194,7 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
     for spec in dict.fromkeys([*params.tune.tasks, *params.intermediate.tasks]):
         folder, members = intermediate_tasks(spec, params)
         cfg = params.intermediate
-        keys = [*COMMON, *_settings("intermediate", cfg, folder, len(members) > 1)]
+        keys = [*COMMON, *_settings("intermediate", cfg, [folder], len(members) > 1)]
         if spec in cfg.groups:
             keys.append(f"intermediate.groups.{spec}")
         data = [p for m in members for p in _prepared(m)] + _encoder_deps(params)
@@ -233,25 +231,26 @@ def build_stages(params: Params) -> dict[str, dict[str, dict[str, Any]]]:
                 "metrics": [{f"metrics/retrieve/{run}.json": {"cache": False}}],
             }
             retrieved += [f"metrics/retrieve/{run}.json", *_init_deps(encoder, params, seed)]
-    registered = []
-    for name in params.target.tasks:
-        task = get_task(name, Role.TARGET, source=source)
-        data = _prepared(name) + (_prepared(task.train_from) if task.train_from else [])
+    registered, trained = [], []
+    for family, names in target_families(params.target.tasks, params).items():
+        tasks = [get_task(n, Role.TARGET, source=source) for n in names]
+        data = list(dict.fromkeys(p for t in tasks for n in (t.name, t.train_from) if n for p in _prepared(n)))
         for init, seed in [(i, s) for i in params.target.inits for s in run_seeds(params)]:
-            run = seeded(f"{name}-{init}", seed)
+            run, runs = seeded(f"{family}-{init}", seed), [seeded(f"{n}-{init}", seed) for n in names]
             stages["target"][stage_name("target", run)] = {
-                "cmd": f"python -m xstilts run target -P task={name} -P init={init}{_seed_arg(seed)}",
+                "cmd": f"python -m xstilts run target -P task={','.join(names)} -P init={init}{_seed_arg(seed)}",
                 "deps": data + _init_deps(init, params, seed) + train_code,
-                "params": [*COMMON, *_settings("target", params.target, name, False)],
-                "outs": [f"models/target/{run}", f"predictions/target/{run}.csv"],
-                "metrics": [{f"metrics/target/{run}.json": {"cache": False}}],
-                "plots": [_curve("target", run, [name], params)],
+                "params": [*COMMON, *_settings("target", params.target, [family, *names], False)],
+                "outs": [f"models/target/{run}", *(f"predictions/target/{r}.csv" for r in runs)],
+                "metrics": [{f"metrics/target/{r}.json": {"cache": False}} for r in runs],
+                "plots": [_curve("target", run, [family], params)],
             }
-            registered.append(run)
+            registered += runs
+            trained.append(run)
     stages["promote"]["promote"] = {
         "cmd": "python -m xstilts run promote",
         "deps": [f"metrics/target/{r}.json" for r in registered]
-        + [f"models/target/{r}" for r in registered]
+        + [f"models/target/{r}" for r in trained]
         + list(dict.fromkeys(retrieved))
         + [fingerprint_path("promote")],
         "params": ["data.source", "target.tasks", "retrieve.tasks"],

@@ -26,7 +26,15 @@ from xstilts.lineage import EVALUATION, TRAINING, log_prepared_inputs, prepared_
 from xstilts.logged_models import record_trained_model
 from xstilts.params import Params, load_params
 from xstilts.paths import prepared_dir, repo_root
-from xstilts.pipeline.run_names import NO_INIT, encoder_revision, intermediate_tasks, pretrained, resolve_init, seeded
+from xstilts.pipeline.run_names import (
+    NO_INIT,
+    encoder_revision,
+    intermediate_tasks,
+    pretrained,
+    resolve_init,
+    seeded,
+    target_tasks,
+)
 from xstilts.pipeline.run_plan import RunPlan
 from xstilts.pipeline.train_and_evaluate import train_and_evaluate_tasks, training_source
 from xstilts.tasks import Role, Task, get_task
@@ -103,9 +111,10 @@ def plan_run(
         tasks = [get_task(n, role, source=params.data.source) for n in names]
         encoder, intermediate, cfg = pretrained(params), ",".join(names), params.intermediate.for_task(out_name)
     else:
-        role, out_name = Role.TARGET, f"{task_spec}-{init}"
-        tasks = [get_task(task_spec, role, source=params.data.source)]
-        (encoder, intermediate), cfg = resolve_init(init, params, seed), params.target.for_task(task_spec)
+        family, names = target_tasks(task_spec, params)
+        role, out_name = Role.TARGET, f"{family}-{init}"
+        tasks = [get_task(n, role, source=params.data.source) for n in names]
+        (encoder, intermediate), cfg = resolve_init(init, params, seed), target_settings(params, family, names)
     for name in dict.fromkeys(n for t in tasks for n in (t.name, t.train_from) if n):
         require_validated(name, prepared_dir(name))  # no training on data that failed (or missed) validation
     study = None
@@ -123,7 +132,28 @@ def plan_run(
         out_name, params = seeded(out_name, seed), params.model_copy(update={"seed": seed})
     key = _checkpoint_key(phase, out_name, tasks, encoder, cfg, params)
     folder = checkpoint.checkpoint_dir(phase, out_name, key)
-    return RunPlan(phase, role, init, tasks, out_name, encoder, intermediate, cfg, params, folder, study)
+    family = family if phase == "target" else None
+    return RunPlan(phase, role, init, tasks, out_name, encoder, intermediate, cfg, params, folder, study, family, seed)
+
+
+def target_settings(params: Params, family: str, names: list[str]):
+    """``target`` with ``per_task`` applied for a family's one training: the family's entry, then its targets'
+    (which must agree with each other, since they share the training)."""
+    per_task = params.target.per_task
+    merged: dict = dict(per_task.get(family, {}))
+    own: dict = {}
+    for name in (n for n in names if n != family):
+        for key, value in per_task.get(name, {}).items():
+            if own.get(key, value) != value:
+                raise XstiltsError(
+                    f"params.yaml: target.per_task sets {key} differently for targets that train together "
+                    f"({', '.join(names)} on {family}); set it once, under per_task.{family}."
+                )
+            own[key] = value
+    merged.update(own)
+    if not merged:
+        return params.target
+    return params.target.model_copy(update={"per_task": {family: merged}}).for_task(family)
 
 
 def _tuned_names(params: Params) -> set[str]:
@@ -148,7 +178,7 @@ def _train_phase(phase: str, task_spec: str, init: str, params: Params | None, s
 def training_reads(tasks: list[Task], evaluated: bool = True) -> list[tuple[str, str, str]]:
     """What training ``tasks`` reads, as (task, split, context): English train and dev of the task each trains on,
     then (``evaluated``) each one's dev and test, all languages."""
-    sources = [training_source(t).name for t in tasks]
+    sources = list(dict.fromkeys(training_source(t).name for t in tasks))
     fitted = [(name, "train", TRAINING) for name in sources] + [(name, "dev", EVALUATION) for name in sources]
     return fitted + [(t.name, split, EVALUATION) for t in tasks for split in ("dev", "test") if evaluated]
 
@@ -166,6 +196,7 @@ def _train(plan: RunPlan, main: bool) -> dict[str, float]:
     sampling = None
     if plan.role == Role.INTERMEDIATE:
         sampling = SamplingConfig(cfg.sampling, cfg.temperature, cfg.examples_cap)
+    predictions = {t.name: plan.predictions_csv(t.name) for t in plan.tasks} if plan.family else plan.predictions_csv()
     outcome = train_and_evaluate_tasks(
         plan.tasks,
         tokenizer,
@@ -173,28 +204,47 @@ def _train(plan: RunPlan, main: bool) -> dict[str, float]:
         cfg,
         params.seed,
         plan.model_dir,
-        plan.predictions_csv,
+        predictions,
         {"intermediate_tasks": plan.intermediate, "base_model": params.model.name, "seed": params.seed},
         sampling=sampling,
         checkpoint_dir=plan.checkpoint_dir,
         base=local if (local := Path(resolve_model(plan.encoder))).is_dir() else None,
+        family=plan.family,
     )
     if not outcome.is_main:
         return {}
     if outcome.resumed_from:
         mlflow.set_tag(Tag.RESUMED, str(outcome.resumed_from))
     mlflow.set_tags(outcome.compile_tags)
+    recorded = {**recorded_on(precision.name), "compile": outcome.compile_tags.get("compile", "off")}
     # the model stays in DVC's cache: an external LoggedModel names its folder and fingerprint (also run tags) and
     # holds the run's metrics; MLflow gets a copy only when the registry promotes it (registry.promote)
-    mlflow.log_metrics(outcome.metrics, model_id=record_trained_model(plan.model_dir, plan.phase, plan.out_name))
-    recorded = {**recorded_on(precision.name), "compile": outcome.compile_tags.get("compile", "off")}
-    write_metrics_json(plan.metrics_json, {**outcome.metrics, **recorded})
+    model_id = record_trained_model(plan.model_dir, plan.phase, plan.out_name)
+    one = outcome.per_task[plan.tasks[0].name] if len(outcome.per_task) == 1 else outcome.metrics
+    mlflow.log_metrics(one, model_id=model_id)  # a family of one target: the run is that target's, as before
+    if plan.family:
+        _target_results(plan, outcome.per_task, recorded)
+    else:
+        write_metrics_json(plan.metrics_json(), {**outcome.metrics, **recorded})
     write_text_atomic(plan.curve_json, json.dumps(outcome.curve, indent=1) + "\n")
     mlflow.log_artifact(str(plan.curve_json))
-    if plan.role == Role.TARGET:
-        _write_xtreme(plan.tasks[0].name, plan.predictions_csv, plan.out_name.removeprefix(f"{plan.tasks[0].name}-"))
     checkpoint.remove(plan.checkpoint_dir)
-    return outcome.metrics
+    return one
+
+
+def _target_results(plan: RunPlan, per_task: dict[str, dict[str, float]], recorded: dict[str, str]) -> None:
+    """Each target's metrics file and XTREME predictions; with several targets, each its own nested MLflow run
+    (tagged like the training run, with its task: the registry's candidates for that target)."""
+    tags = mlflow.get_run(mlflow.active_run().info.run_id).data.tags
+    copied = {k: v for k, v in tags.items() if not k.startswith("mlflow.")}
+    for task in plan.tasks:
+        run = plan.target_run(task.name)
+        write_metrics_json(plan.metrics_json(task.name), {**per_task[task.name], **recorded})
+        _write_xtreme(task.name, plan.predictions_csv(task.name), run.removeprefix(f"{task.name}-"))
+        if len(plan.tasks) > 1:
+            name = run_name("target", task.name, plan.init, plan.run_seed)
+            with mlflow.start_run(run_name=name, nested=True, tags={**copied, Tag.TASK: task.name}):
+                mlflow.log_metrics(per_task[task.name])
 
 
 def _write_xtreme(task: str, predictions_csv: Path, init: str) -> None:
@@ -220,5 +270,8 @@ def run_intermediate(task: str, params: Params | None = None, seed: int | None =
 
 
 def run_target(task: str, init: str = NO_INIT, params: Params | None = None, seed: int | None = None) -> dict:
-    """Phase 3: fine-tune ``task`` on English from ``init``'s encoder, evaluate zero-shot in every language."""
+    """Phase 3: fine-tune ``task`` on English from ``init``'s encoder, evaluate zero-shot in every language.
+
+    ``task`` may list targets that train on the same English data (``pos_tr,pos_de``: one training on brown_pos,
+    evaluated on each, each with its own metrics file and, for several, its own nested run)."""
     return _train_phase("target", task, init, params, seed)

@@ -44,6 +44,28 @@ def intermediate_tasks(spec: str, params: Params) -> tuple[str, list[str]]:
     return out_name, names
 
 
+def target_families(names: list[str], params: Params) -> dict[str, list[str]]:
+    """Targets grouped by the English data they train on (``train_from``, else the target itself), in order: each
+    family trains once per init and seed, evaluated on each of its targets (``{"brown_pos": ["pos_tr", ...]}``)."""
+    families: dict[str, list[str]] = {}
+    for name in names:
+        task = get_task(name, Role.TARGET, source=params.data.source)
+        families.setdefault(task.train_from or name, []).append(name)
+    return families
+
+
+def target_tasks(spec: str, params: Params) -> tuple[str, list[str]]:
+    """``spec`` (a target, or a comma list of targets that train on the same English data) as (family, targets)."""
+    names = [n.strip() for n in spec.split(",")]
+    if not names or any(not n for n in names) or len(set(names)) != len(names):
+        raise XstiltsError(f"Target list {spec!r} has an empty or repeated name; write targets as a,b,c.")
+    families = target_families(names, params)
+    if len(families) > 1:
+        shown = "; ".join(f"{', '.join(v)} on {k}" for k, v in families.items())
+        raise XstiltsError(f"Targets {spec!r} train on different English data ({shown}); run each family on its own.")
+    return next(iter(families.items()))
+
+
 def seeded(name: str, seed: int | None) -> str:
     """A run's name with its seed when a study trains several (``all-s14``); with ``seed`` None, the name."""
     return name if seed is None else f"{name}-s{seed}"

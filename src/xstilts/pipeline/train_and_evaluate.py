@@ -51,6 +51,7 @@ class Outcome:
     is_main: bool = True
     curve: list[dict[str, float | None]] = field(default_factory=list)  # each evaluation (a DVC plots file)
     compile_tags: dict[str, str] = field(default_factory=dict)  # whether training was compiled, and why
+    per_task: dict[str, dict[str, float]] = field(default_factory=dict)  # a target family: each target's metrics
 
 
 def load_rows(task: str, split: str, language: str | None = None) -> datasets.Dataset | None:
@@ -118,9 +119,10 @@ def prepare_task(
     train_size: int | None = None,
     dev_size: int | None = None,
     seed: int = 0,
+    head: str | None = None,
 ) -> _Prepared:
     """Tokenized English train and dev rows of ``task`` (of its ``train_from`` task when set); ``train_size`` /
-    ``dev_size``: a seeded subset of that many rows (tuning trials)."""
+    ``dev_size``: a seeded subset of that many rows (tuning trials); ``head``: the head they train (the task's)."""
     source = training_source(task)
     lang = task.train_language
     train_rows = load_rows(source.name, "train", lang)
@@ -137,13 +139,13 @@ def prepare_task(
     train = task.spec.tokenize(train_rows, tokenizer, labels, cfg.max_length, stride)
     dev = task.spec.tokenize(dev_rows, tokenizer, labels, cfg.max_length, stride) if dev_rows is not None else None
     collator = Collator(tokenizer, task.family)
-    data = TaskData(task.name, train, dev, collator, dev_rows, allow_no_answer=source.unanswerable)
+    data = TaskData(head or task.name, train, dev, collator, dev_rows, allow_no_answer=source.unanswerable)
     return _Prepared(task, source, train_rows, data)
 
 
-def baseline_metrics(p: _Prepared, test: datasets.Dataset) -> dict[str, float]:
-    """``test_baseline_<main metric>_<lang>`` (and ``_zeroshot``): the trivial baseline on ``test``, per language."""
-    task = p.task
+def baseline_metrics(task: Task, p: _Prepared, test: datasets.Dataset) -> dict[str, float]:
+    """``test_baseline_<main metric>_<lang>`` (and ``_zeroshot``): ``task``'s trivial baseline, fitted on the rows
+    ``p`` trained on, on ``test``, per language."""
     baseline = task.spec.baseline(p.train_rows.to_pandas(), test.to_pandas(), list(task.labels), p.source.unanswerable)
     scores = baseline.evaluation.per_language("test_baseline", task.train_language, task.original_languages)
     return {k: v for k, v in scores.items() if k.startswith(f"test_baseline_{task.metric}_")}
@@ -156,31 +158,40 @@ def train_and_evaluate_tasks(
     cfg: TrainParams,
     seed: int,
     model_dir: Path,
-    predictions_path: Path,
+    predictions_path: Path | dict[str, Path],
     extra_meta: dict,
     stride: int | None = None,
     sampling: SamplingConfig | None = None,
     checkpoint_dir: Path | None = None,
     base: Path | None = None,
+    family: str | None = None,
 ) -> Outcome:
     """Train ``tasks`` together (one head each), keep the weights with the best mean dev metric, evaluate each.
 
+    ``family`` (a target family): ``tasks`` are targets that share their English training data; one head, named
+    ``family``, trains once on it and is evaluated on each target (``predictions_path``: one file per target, and
+    :attr:`Outcome.per_task` holds each target's metrics with the training's).
     ``base``: the encoder folder that ``encoder`` was loaded from (its unchanged embedding shard is linked).
     ``stride``: overlap of QA context windows (default ``cfg.max_length // 4``); other families ignore it.
     ``checkpoint_dir``: resumable checkpoints (see :func:`xstilts.training.loop.train_tasks`).
 
-    One task gives unprefixed metric names (``test_accuracy_de``); several prefix them with the task name
-    and add ``dev_main_metric_mean`` (the mean of the tasks' English dev main metrics that picked the weights).
+    One task gives unprefixed metric names (``test_accuracy_de``); several trained together prefix them with the
+    task name and add ``dev_main_metric_mean`` (the mean of the tasks' English dev main metrics that picked the
+    weights).
     """
     started = time.time()
     check_max_length(encoder, cfg.max_length, ",".join(t.name for t in tasks))
     state = process_state()
     set_seed(seed)  # the fresh heads' initialisation is part of the run's randomness
-    model = MultiTaskModel(encoder, [HeadSpec(t.name, t.family.value, list(t.labels)) for t in tasks])
+    trained = tasks[:1] if family else tasks
+    if family and len({(t.family, tuple(t.labels)) for t in tasks}) > 1:
+        raise XstiltsError(f"The targets {', '.join(t.name for t in tasks)} of {family} differ in family or labels.")
+    heads = {t.name: family or t.name for t in tasks}  # each evaluated task -> the head that predicts it
+    model = MultiTaskModel(encoder, [HeadSpec(heads[t.name], t.family.value, list(t.labels)) for t in trained])
     stride = qa_stride(cfg.max_length, stride)
     with state.main_process_first():  # the main process fills the datasets cache, the others read it
-        prepared = [prepare_task(t, tokenizer, cfg, stride) for t in tasks]
-    several = len(tasks) > 1
+        prepared = [prepare_task(t, tokenizer, cfg, stride, head=heads[t.name]) for t in trained]
+    several = len(trained) > 1
     names = ",".join(t.name for t in tasks)
 
     def log_eval(step: int, values: dict[str, float]) -> None:
@@ -214,34 +225,16 @@ def train_and_evaluate_tasks(
     elif not math.isnan(result.best_score):  # the kept model's main metric on the English dev set
         metrics["best_dev_score"] = result.best_score
     precision = resolve_precision(cfg.precision, state.device)
-    tables = []
     for p in prepared:
         prefix = f"{p.task.name}_" if several else ""
         metrics[f"{prefix}train_examples"] = float(len(p.train_rows))
         metrics[f"{prefix}train_features"] = float(len(p.data.train))
-        for split in ("dev", "test"):
-            rows = load_rows(p.task.name, split)
-            if rows is None:
-                continue
-            features = p.task.spec.tokenize(rows, tokenizer, list(p.task.labels), cfg.max_length, stride)
-            evaluation = evaluate(
-                model,
-                p.task.name,
-                rows,
-                features,
-                p.data.collator,
-                2 * cfg.batch_size,
-                precision,
-                allow_no_answer=p.task.unanswerable,
-            )
-            scores = evaluation.per_language(split, p.task.train_language, p.task.original_languages)
-            if split == "test" and p.task.role is Role.TARGET:
-                scores.update(baseline_metrics(p, rows))
-            metrics.update({f"{prefix}{k}": v for k, v in scores.items()})
-            table = evaluation.table(split)
-            if several:
-                table.insert(0, "task", p.task.name)
-            tables.append(table)
+    per_task, tables = {}, {}
+    for task in tasks:
+        fitted = prepared[0] if family else next(p for p in prepared if p.task is task)
+        per_task[task.name], tables[task.name] = _evaluate_task(
+            model, heads[task.name], task, fitted, tokenizer, cfg, stride, precision
+        )
     meta = {
         "max_length": cfg.max_length,
         "family": ",".join(dict.fromkeys(t.family.value for t in tasks)),
@@ -250,13 +243,56 @@ def train_and_evaluate_tasks(
     if any(t.spec.windowed for t in tasks):
         meta["doc_stride"] = stride
     sources = {p.task.name: p.source.name for p in prepared if p.source is not p.task}
+    if family:
+        meta["evaluated_on"] = [t.name for t in tasks]
     if sources:
         meta["train_from"] = ",".join(sources.values()) if not several else sources
     save_model(model, tokenizer, model_dir, extra=meta, base=base)
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    write_text_atomic(predictions_path, table.to_csv(index=False))  # a new file: never through a DVC hardlink
-    mlflow.log_artifact(str(predictions_path), artifact_path="predictions")
+    if family:
+        for task in tasks:
+            _write_predictions(predictions_path[task.name], tables[task.name])
+    else:
+        for task in tasks:
+            prefix = f"{task.name}_" if several else ""
+            metrics.update({f"{prefix}{k}": v for k, v in per_task[task.name].items()})
+            if several:
+                for table in tables[task.name]:
+                    table.insert(0, "task", task.name)
+        _write_predictions(predictions_path, [t for task in tasks for t in tables[task.name]])
     metrics["wall_seconds"] = time.time() - started
     curve = [{k: v if math.isfinite(v) else None for k, v in point.items()} for point in result.curve]
     compiled = result.compilation.tags() if result.compilation else {}
-    return Outcome(metrics, model_dir, result.resumed_from, curve=curve, compile_tags=compiled)
+    per_task = {t: {**metrics, **scores} for t, scores in per_task.items()} if family else {}
+    return Outcome(metrics, model_dir, result.resumed_from, curve=curve, compile_tags=compiled, per_task=per_task)
+
+
+def _evaluate_task(model, head: str, task: Task, trained: _Prepared, tokenizer, cfg, stride, precision):
+    """``task``'s dev and test scores (all languages; a target's test also its trivial baseline, fitted on the rows
+    ``trained`` trained on) by ``head``, and the predictions tables."""
+    scores, tables = {}, []
+    for split in ("dev", "test"):
+        rows = load_rows(task.name, split)
+        if rows is None:
+            continue
+        features = task.spec.tokenize(rows, tokenizer, list(task.labels), cfg.max_length, stride)
+        evaluation = evaluate(
+            model,
+            head,
+            rows,
+            features,
+            trained.data.collator,
+            2 * cfg.batch_size,
+            precision,
+            allow_no_answer=task.unanswerable,
+        )
+        scores.update(evaluation.per_language(split, task.train_language, task.original_languages))
+        if split == "test" and task.role is Role.TARGET:
+            scores.update(baseline_metrics(task, trained, rows))
+        tables.append(evaluation.table(split))
+    return scores, tables
+
+
+def _write_predictions(path: Path, tables: list[pd.DataFrame]) -> None:
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    write_text_atomic(path, table.to_csv(index=False))  # a new file: never through a DVC hardlink
+    mlflow.log_artifact(str(path), artifact_path="predictions")

@@ -34,11 +34,13 @@ def log_head_model(model_dir: Path, task: str, run_id: str, config: dict | None 
     model_dir = Path(model_dir)
     meta = read_meta(model_dir)
     heads = {h["task"]: h for h in meta["heads"]}
-    if task not in heads:
+    evaluated = meta.get("evaluated_on", [])  # a target family's model: one head, named for its training data
+    if task not in heads and task not in evaluated:
         raise XstiltsError(f"The model folder {model_dir} has no head for task {task!r} (it has {sorted(heads)}).")
-    if head_task(meta) != task:
-        raise XstiltsError(f"The model folder {model_dir} serves {head_task(meta)!r}, not {task!r}.")
-    family, labels = heads[task]["family"], list(heads[task]["labels"])
+    served = head_task(meta)
+    if served != task and task not in evaluated:
+        raise XstiltsError(f"The model folder {model_dir} serves {served!r}, not {task!r}.")
+    family, labels = heads[served]["family"], list(heads[served]["labels"])
     metadata = {"xstilts_task": task, "family": family, "labels": labels}
     return log_pyfunc(SERVED[family], {"model_dir": str(model_dir)}, run_id, labels, metadata, config)
 

@@ -73,8 +73,9 @@ def target_results(target: Target, results: Results, design: Design) -> dict[str
 
 
 def setting(run: dict[str, Any]) -> str:
-    """The machine and precision a run records (``unrecorded`` where it records neither)."""
-    return ", ".join(str(run[k]) for k in ("machine", "precision") if run.get(k)) or "unrecorded"
+    """The machine, precision and compilation a run records (``unrecorded`` where it records none)."""
+    parts = [str(run[k]) for k in ("machine", "precision") if run.get(k)]
+    return ", ".join(parts + ([f"compile {run['compile']}"] if run.get("compile") else [])) or "unrecorded"
 
 
 def build(

@@ -198,10 +198,15 @@ def detectable(iv: Interval, alpha: float, power: float = POWER) -> float | None
     not measured (one run per init): then the error of the procedure is unknown."""
     if iv.seeds < 2:
         return None
-    quantile = scipy.special.stdtrit if np.isfinite(iv.df) else lambda _, q: scipy.special.ndtri(q)
-    t = float(quantile(iv.df, 1 - alpha / 2) + quantile(iv.df, power))
+    return planned(iv.se_seeds, iv.se_test, iv.df, alpha, power)
+
+
+def planned(se_seeds: float, se_test: float, df: float, alpha: float, power: float = POWER) -> float:
+    """:func:`detectable` from its parts: the seed part's error with ``df`` degrees of freedom, the test part's."""
+    quantile = scipy.special.stdtrit if np.isfinite(df) else lambda _, q: scipy.special.ndtri(q)
+    t = float(quantile(df, 1 - alpha / 2) + quantile(df, power))
     z = float(scipy.special.ndtri(1 - alpha / 2) + scipy.special.ndtri(power))
-    return float(np.hypot(t * iv.se_seeds, z * iv.se_test))
+    return float(np.hypot(t * se_seeds, z * se_test))
 
 
 def needed(iv: Interval, effect: float, alpha: float, power: float = POWER) -> dict[str, float | None]:

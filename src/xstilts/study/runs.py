@@ -183,6 +183,7 @@ def run_machines(design: Design) -> dict[str, str]:
         if path.is_file():
             values = json.loads(path.read_text())
             recorded = [str(values[k]) for k in ("machine", "precision") if values.get(k)]
+            recorded += [f"compile {values['compile']}"] if values.get("compile") else []
             out[f"{phase} {name}"] = ", ".join(recorded) or "unrecorded"
     return out
 

@@ -1,0 +1,85 @@
+"""``xstilts plan``: the stage graph's schedule, estimates from this machine's history, the detectable effect."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from xstilts import timing
+from xstilts.params import load_params
+from xstilts.pipeline import plan
+from xstilts.study.intervals import POWER, planned
+
+GRAPH = {
+    "a": {"outs": ["x"]},
+    "b": {"deps": ["x"], "outs": ["y/one"]},
+    "c": {"deps": ["x"], "metrics": [{"m.json": {"cache": False}}]},
+    "d": {"deps": ["y", "m.json"]},
+}
+
+
+def test_the_schedule_follows_the_stage_graph():
+    seconds = {"a": 1.0, "b": 5.0, "c": 3.0, "d": 2.0}
+    assert plan.graph(GRAPH) == {"a": set(), "b": {"a"}, "c": {"a"}, "d": {"b", "c"}}
+    assert plan.schedule(GRAPH, seconds, 1) == 11.0
+    assert plan.schedule(GRAPH, seconds, 2) == 1.0 + 5.0 + 2.0  # b and c side by side
+    assert plan.schedule(GRAPH, {"b": 5.0, "d": 2.0}, 4) == 7.0  # stages not run are done already
+
+
+def test_what_runs_is_downstream_of_what_changed_and_code_reruns_only_its_kinds():
+    stages = {"code": {"outs": ["fp/a.json", "fp/b.json"]}, **GRAPH}
+    stages["a"]["deps"], stages["c"]["deps"] = ["fp/a.json"], ["x", "fp/b.json"]
+    assert plan.downstream(stages, {"b"}, set()) == ["b", "d"]
+    assert plan.downstream(stages, {"code"}, set()) == ["code"]  # the fingerprints it writes are unchanged
+    assert plan.downstream(stages, {"code"}, {"fp/b.json"}) == ["code", "c", "d"]
+    assert plan.downstream(stages, {"code"}, {"fp/a.json"}) == ["code", "a", "b", "c", "d"]
+
+
+def test_estimates_prefer_this_stage_then_its_seeds_then_its_family_then_its_kind():
+    stages = {n: {} for n in ("target-brown_pos-all-s14", "target-brown_pos-sst2", "target-polarity-none", "fetch")}
+    rows = [
+        {"kind": "command", "ok": True, "stage": "target-brown_pos-all-s13", "seconds": 40.0},
+        {"kind": "command", "ok": True, "stage": "target-brown_pos-none", "seconds": 30.0},
+        {"kind": "command", "ok": True, "stage": "target-brown_pos-sst2", "seconds": 20.0},
+        {"kind": "command", "ok": False, "stage": "fetch", "seconds": 99.0},  # failed: not a timing
+    ]
+    seconds, sources = plan.estimate(stages, rows, scale=3.0)
+    assert seconds == {
+        "target-brown_pos-all-s14": 40.0,  # the same stage, another seed
+        "target-brown_pos-sst2": 20.0,  # itself
+        "target-polarity-none": 30.0,  # no polarity yet: the median of the target stages here
+        "fetch": plan.REFERENCE_SECONDS["fetch"],  # data stages are not scaled by the training step
+    }
+    assert sources["target-polarity-none"] == "target stages here"
+    seconds, sources = plan.estimate({"target-x-none": {}}, [], scale=3.0)
+    assert (
+        seconds["target-x-none"] == 3.0 * plan.REFERENCE_SECONDS["target"]
+        and sources["target-x-none"] == "reference x 3"
+    )
+
+
+def test_history_is_this_machines_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("XSTILTS_ROOT", str(tmp_path))
+    monkeypatch.setenv("DVC_STAGE", "target-a-none")
+    timing.record("command", 12.0, ok=True)
+    (tmp_path / timing.TIMINGS).open("a").write(json.dumps({"kind": "command", "stage": "b", "cpu": "other"}) + "\n")
+    assert [r["stage"] for r in timing.history()] == ["target-a-none"]
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_the_detectable_effect_uses_the_reports_error_parts(project, seeds):
+    params = load_params()
+    params.study.group, params.study.seeds = "g", [13, 14, 15]
+    primary = {"seeds": seeds, "se_seeds": 0.004 if seeds > 1 else 0.0, "se_test": 0.003, "n_examples": 400}
+    (project / "reports").mkdir(exist_ok=True)
+    (project / "reports/study.json").write_text(json.dumps({"targets": {"multiemo": {"primary": primary}}}))
+    found = plan.detectable_effects(params)["multiemo"]
+    spread = 0.004 * seeds**0.5 if seeds > 1 else 2**0.5 * params.study.prior_seed_sd / 100
+    assert found["effect"] == pytest.approx(100 * planned(spread / 3**0.5, 0.003, 2, 0.05, POWER))
+    need = found["seeds_needed"]
+    assert 100 * planned(spread / need**0.5, 0.003, need - 1, 0.05, POWER) <= params.study.min_effect
+    assert need == 2 or 100 * planned(spread / (need - 1) ** 0.5, 0.003, need - 2, 0.05, POWER) > 2.0
+    assert ("prior_seed_sd" in found["why"]) == (seeds == 1)
+    params.study.seeds = []
+    assert plan.detectable_effects(params)["multiemo"]["effect"] is None  # one seed: nothing about the procedure
