@@ -39,10 +39,10 @@ def test_what_runs_is_downstream_of_what_changed_and_code_reruns_only_its_kinds(
 def test_estimates_prefer_this_stage_then_its_seeds_then_its_family_then_its_kind():
     stages = {n: {} for n in ("target-brown_pos-all-s14", "target-brown_pos-sst2", "target-polarity-none", "fetch")}
     rows = [
-        {"kind": "command", "ok": True, "stage": "target-brown_pos-all-s13", "seconds": 40.0},
-        {"kind": "command", "ok": True, "stage": "target-brown_pos-none", "seconds": 30.0},
-        {"kind": "command", "ok": True, "stage": "target-brown_pos-sst2", "seconds": 20.0},
-        {"kind": "command", "ok": False, "stage": "fetch", "seconds": 99.0},  # failed: not a timing
+        {"kind": "command", "ok": True, "stage": "target-brown_pos-all-s13", "seconds": 40.0, "at": 100.0},
+        {"kind": "command", "ok": True, "stage": "target-brown_pos-none", "seconds": 30.0, "at": 200.0},
+        {"kind": "command", "ok": True, "stage": "target-brown_pos-sst2", "seconds": 20.0, "at": 300.0},
+        {"kind": "command", "ok": False, "stage": "fetch", "seconds": 99.0, "at": 400.0},  # failed: not a timing
     ]
     seconds, sources = plan.estimate(stages, rows, scale=3.0)
     assert seconds == {
@@ -57,6 +57,27 @@ def test_estimates_prefer_this_stage_then_its_seeds_then_its_family_then_its_kin
         seconds["target-x-none"] == 3.0 * plan.REFERENCE_SECONDS["target"]
         and sources["target-x-none"] == "reference x 3"
     )
+
+
+def test_a_stages_evaluation_is_estimated_from_its_examples_at_this_machines_rate():
+    rows = [
+        {
+            "kind": "evaluate",
+            "stage": "target-brown_pos-none",
+            "family": "tagging",
+            "rows": 600,
+            "seconds": 3.0,
+            "at": 95,
+        },
+        {"kind": "command", "ok": True, "stage": "target-brown_pos-none", "seconds": 30.0, "at": 100.0},
+    ]
+    evaluated = {"target-brown_pos-all": [("tagging", 600), ("tagging", 1400)], "target-polarity-none": [("x", 9)]}
+    stages = {n: {} for n in ("target-brown_pos-all", "target-polarity-none", "target-brown_pos-none")}
+    seconds, sources = plan.estimate(stages, rows, 1.0, evaluated)
+    assert seconds["target-brown_pos-all"] == 27.0 + 2000 * 0.005  # the rest of a brown_pos stage + 2,000 examples
+    assert sources["target-brown_pos-all"].endswith("+ evaluation from its examples")
+    assert seconds["target-polarity-none"] == 30.0  # a family with no known rate: a whole stage as measured
+    assert seconds["target-brown_pos-none"] == 30.0  # no examples given: as it ran
 
 
 def test_history_is_this_machines_only(tmp_path, monkeypatch):
@@ -83,3 +104,18 @@ def test_the_detectable_effect_uses_the_reports_error_parts(project, seeds):
     assert ("prior_seed_sd" in found["why"]) == (seeds == 1)
     params.study.seeds = []
     assert plan.detectable_effects(params)["multiemo"]["effect"] is None  # one seed: nothing about the procedure
+    (project / "reports/study.json").unlink()
+    params.study.seeds = [13, 14, 15]
+    first = plan.detectable_effects(params)["multiemo"]  # no run yet: the seed part alone, a lower bound
+    prior = 2**0.5 * params.study.prior_seed_sd / 100
+    assert first["lower_bound"] and first["effect"] == pytest.approx(100 * planned(prior / 3**0.5, 0, 2, 0.05, POWER))
+
+
+def test_the_plan_reads_the_examples_of_current_prepared_data_only(project, monkeypatch):
+    monkeypatch.setattr(plan, "step_seconds", lambda precision: plan.REFERENCE_STEP)  # the probe: tested by use
+    params = load_params()
+    found = plan.evaluated_examples(params)
+    assert found["target-multiemo-none"] == [("classification", 12)]  # dev 6 + test 6 fixture rows
+    assert "target-multiemo-none" not in plan.evaluated_examples(params, {"prepare-multiemo"})  # to be re-prepared
+    made = plan.make_plan(params, detect=False, stale=False)
+    assert set(made.to_run) == set(made.stages) and made.wall(1) >= made.wall(4) > 0

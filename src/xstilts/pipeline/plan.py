@@ -8,12 +8,16 @@
   pipeline on the machine :data:`REFERENCE` names) scaled, for the stages that train or embed, by this machine's
   training step over the reference's (:func:`step_seconds`: a 16 x 128 training step of an encoder of
   multilingual-e5-small's shape in the precision ``auto`` picks, measured once per machine and cached). DVC's own
-  seconds between stages come from the last whole pipeline on this machine. On N nodes the stages are scheduled
+  seconds between stages come from the last whole pipeline on this machine. A training stage's evaluation (which
+  grows with its targets' dev and test examples: 7 POS languages or 22,000 exam questions) is estimated apart: its
+  examples (prepared data) times this machine's seconds per example of the family (``evaluate`` rows of the
+  history, else the reference's). On N nodes the stages are scheduled
   over the stage graph, N at a time (``xstilts fanout``'s per-node start-up and syncing not included).
 * **Detectable effect** per target of the study: the test-set error of its primary comparison from the last
-  ``reports/study.json`` (else a binomial bound on its test rows) and the seed-to-seed spread measured there (else
-  ``study.prior_seed_sd``, said so), combined as the report does (:func:`xstilts.study.intervals.planned`), for the
-  planned number of seeds; and the seeds that would detect ``study.min_effect``.
+  ``reports/study.json`` (else left out: the numbers are then lower bounds) and the seed-to-seed spread measured
+  there (else ``study.prior_seed_sd``, said so), combined as the report does
+  (:func:`xstilts.study.intervals.planned`), for the planned number of seeds; and the seeds that would detect
+  ``study.min_effect``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ REFERENCE_SECONDS = {
     "code": 1.3, "fetch": 3.1, "extract": 3.4, "encoder": 7.7, "prepare": 3.6, "validate": 4.9, "tune": 40.0,
     "intermediate": 86.5, "retrieve": 20.3, "target": 33.4, "promote": 10.3, "report": 6.0,
 }  # fmt: skip
+# seconds per evaluated example (dev and test) on the reference machine, bf16, batch 32 (benchmarks/eval_precision.py:
+# polarity 5,496 rows in 37.7 s, pos_tr 400 sentences in 1.5 s, exams' dev 5,753 questions in 99.9 s); a family's rate
+# here comes from its evaluations here
+REFERENCE_EVAL_PER_ROW = {"classification": 0.0069, "tagging": 0.0037, "multiple_choice": 0.0174}
 REFERENCE_DVC_PER_STAGE = 0.2  # seconds DVC spends per stage outside the commands (hashing, locking, checkouts)
 
 
@@ -177,12 +185,46 @@ def step_seconds(precision_name: str) -> float:
     return seconds
 
 
-def estimate(stages: dict[str, dict[str, Any]], rows: list[dict], scale: float) -> tuple[dict, dict]:
-    """Each stage's command seconds and where that number came from (see the module's docstring)."""
-    commands = [r for r in rows if r.get("kind") == "command" and r.get("ok")]
-    latest = {r["stage"]: float(r["seconds"]) for r in commands}  # later lines win
+def eval_rates(rows: list[dict], scale: float) -> dict[str, float]:
+    """Seconds per evaluated example by task family: this machine's evaluations, else the reference's x ``scale``."""
+    here: dict[str, list[float]] = {}
+    for r in rows:
+        if r.get("kind") == "evaluate" and r.get("rows"):
+            here.setdefault(r["family"], []).append(r["seconds"] / r["rows"])
+    rates = {family: value * scale for family, value in REFERENCE_EVAL_PER_ROW.items()}
+    return rates | {family: statistics.median(values) for family, values in here.items()}
+
+
+def _last_runs(rows: list[dict]) -> dict[str, tuple[float, float]]:
+    """Per stage, its last successful command's seconds and the evaluation seconds inside it."""
+    out = {}
+    for cmd in (r for r in rows if r.get("kind") == "command" and r.get("ok")):
+        began = cmd["at"] - cmd["seconds"]
+        inside = [
+            r["seconds"]
+            for r in rows
+            if r.get("kind") == "evaluate" and r.get("stage") == cmd["stage"] and began <= r["at"] <= cmd["at"]
+        ]
+        out[cmd["stage"]] = (float(cmd["seconds"]), float(sum(inside)))
+    return out
+
+
+def estimate(
+    stages: dict[str, dict[str, Any]],
+    rows: list[dict],
+    scale: float,
+    evaluated: dict[str, list[tuple[str, int]]] | None = None,
+) -> tuple[dict, dict]:
+    """Each stage's command seconds and where that number came from (see the module's docstring). ``evaluated``:
+    per training stage, the (family, examples) it will evaluate; its evaluation is then estimated from those
+    examples at this machine's rate per family, and only the rest of the stage from the history."""
+    runs, rates, evaluated = _last_runs(rows), eval_rates(rows, scale), evaluated or {}
+    whole = {s: c for s, (c, _) in runs.items()}
+    rest = {s: c - e for s, (c, e) in runs.items()}  # the stage without its evaluation
     seconds, sources = {}, {}
     for name in stages:
+        known = name in evaluated and all(f in rates for f, _ in evaluated[name])
+        latest = rest if known else whole
         family = "-".join(name.split("-")[:2])
         alike = [v for s, v in latest.items() if unseeded(s) == unseeded(name)]
         same_family = [v for s, v in latest.items() if "-".join(s.split("-")[:2]) == family]
@@ -199,7 +241,45 @@ def estimate(stages: dict[str, dict[str, Any]], rows: list[dict], scale: float) 
             factor = scale if kind(name) in TRAINING_KINDS else 1.0
             seconds[name] = REFERENCE_SECONDS.get(kind(name), 5.0) * factor
             sources[name] = f"reference x {factor:.2g}" if factor != 1.0 else "reference"
+            continue  # the reference's seconds include its evaluation
+        if known:
+            seconds[name] += sum(n * rates[f] for f, n in evaluated[name])
+            sources[name] += " + evaluation from its examples"
     return seconds, sources
+
+
+def evaluated_examples(params: Params, stale: set[str] = frozenset()) -> dict[str, list[tuple[str, int]]]:
+    """Per intermediate and target stage of ``params``, the (task family, dev + test examples) it evaluates, where
+    the prepared data is here and current (stages whose data is not prepared, or whose ``prepare-<task>`` stage is
+    in ``stale``, are left out)."""
+    from xstilts.pipeline.dvcfile import stage_name
+    from xstilts.pipeline.run_names import intermediate_tasks, run_seeds, seeded, target_families
+    from xstilts.tasks import get_task
+
+    def examples(task: str) -> tuple[str, int] | None:
+        folder = repo_root() / "data" / "prepared" / task
+        splits = [folder / f"{split}.parquet" for split in ("dev", "test")]
+        if not folder.is_dir() or stage_name("prepare", task) in stale:
+            return None
+        import pyarrow.parquet as pq
+
+        n = sum(pq.ParquetFile(p).metadata.num_rows for p in splits if p.exists())
+        return get_task(task, source=params.data.source).family.value, n
+
+    runs: dict[str, list[str]] = {}
+    for seed in run_seeds(params):
+        for spec in params.intermediate.tasks:
+            folder, members = intermediate_tasks(spec, params)
+            runs[stage_name("intermediate", seeded(folder, seed))] = members
+        for family, names in target_families(params.target.tasks, params).items():
+            for init in params.target.inits:
+                runs[stage_name("target", seeded(f"{family}-{init}", seed))] = names
+    out = {}
+    for stage, tasks in runs.items():
+        found = [examples(t) for t in tasks]
+        if all(found):
+            out[stage] = found
+    return out
 
 
 def dvc_seconds_per_stage(rows: list[dict]) -> float:
@@ -217,29 +297,16 @@ def make_plan(params: Params, detect: bool = True, stale: bool = True) -> Plan:
 
     stages = {name: stage for section in build_stages(params).values() for name, stage in section.items()}
     rows = timing.history()
-    precision = resolve(params.target.precision).name
-    scale = 1.0
-    if not all(
-        any(kind(r.get("stage", "")) == k for r in rows) for k in TRAINING_KINDS if any(kind(s) == k for s in stages)
-    ):
-        scale = step_seconds(precision) / REFERENCE_STEP  # some training kind has no history here
-    seconds, sources = estimate(stages, rows, scale)
+    seen = {kind(r.get("stage") or "") for r in rows}
+    unseen = {kind(s) for s in stages if kind(s) in TRAINING_KINDS} - seen  # kinds with no history here
+    scale = step_seconds(resolve(params.target.precision).name) / REFERENCE_STEP if unseen else 1.0
+    to_run = stale_stages(stages) if stale else list(stages)
+    seconds, sources = estimate(stages, rows, scale, evaluated_examples(params, set(to_run)))
     trials = params.tune.n_trials * len(params.tune.tasks)
-    plan = Plan(
-        stages, stale_stages(stages) if stale else list(stages), seconds, sources, dvc_seconds_per_stage(rows), trials
-    )
+    plan = Plan(stages, to_run, seconds, sources, dvc_seconds_per_stage(rows), trials)
     if detect and params.study.group:
         plan.detectable = detectable_effects(params)
     return plan
-
-
-def _test_rows(task: str) -> int | None:
-    path = repo_root() / "data" / "prepared" / task / "test.parquet"
-    if not path.exists():
-        return None
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path).metadata.num_rows
 
 
 def detectable_effects(params: Params) -> dict[str, dict[str, Any]]:
@@ -259,13 +326,11 @@ def detectable_effects(params: Params) -> dict[str, dict[str, Any]]:
             spread_from = f"measured over {primary['seeds']} seeds"
         else:
             spread, spread_from = 2**0.5 * study.prior_seed_sd / 100, "study.prior_seed_sd (not measured yet)"
-        if "se_test" in primary:
-            se_test, test_from = primary["se_test"], f"the last report ({primary.get('n_examples')} test rows)"
-        elif rows := _test_rows(task):
-            se_test, test_from = (0.5 / rows) ** 0.5, f"binomial bound on {rows} test rows"
-        else:
-            out[task] = {"effect": None, "seeds_needed": None, "why": "no report or prepared test split yet"}
-            continue
+        lower = "se_test" not in primary  # the test part is measured by the first run of the target
+        se_test = primary.get("se_test", 0.0)
+        test_from = (
+            "unknown until a first run (a lower bound)" if lower else f"the last report ({primary['n_examples']} rows)"
+        )
 
         def mde(k: int, spread: float = spread, se_test: float = se_test) -> float:
             return planned(spread / k**0.5, se_test, k - 1, alpha, POWER)
@@ -276,6 +341,7 @@ def detectable_effects(params: Params) -> dict[str, dict[str, Any]]:
             "seeds_needed": needed,
             "seed_spread": 100 * spread,
             "se_test": 100 * se_test,
+            "lower_bound": lower,
             "why": f"seed part: {spread_from}; test part: {test_from}",
         }
     return out
@@ -304,10 +370,11 @@ def plan_text(plan: Plan, params: Params, nodes: int = 4) -> str:
         lines.append(f"  estimates from: {'; '.join(froms)}")
     seeds = len(params.study.seeds) or 1
     for task, d in plan.detectable.items():
+        least = "at least " if d["lower_bound"] else ""
         effect = "none (one seed says nothing about a procedure)"
-        if d.get("effect") is not None:
-            effect = f"{d['effect']:.1f} points"
-        need = d.get("seeds_needed") or "over 50: the test set alone is too small"
+        if d["effect"] is not None:
+            effect = f"{least}{d['effect']:.1f} points"
+        need = f"{least}{d['seeds_needed']}" if d["seeds_needed"] else "over 50: the test set alone is too small"
         lines.append(
             f"  {task}: detectable with {seeds} seed(s): {effect}; seeds to detect {params.study.min_effect:g} points: "
             f"{need} ({d['why']})"
