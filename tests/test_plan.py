@@ -119,3 +119,9 @@ def test_the_plan_reads_the_examples_of_current_prepared_data_only(project, monk
     assert "target-multiemo-none" not in plan.evaluated_examples(params, {"prepare-multiemo"})  # to be re-prepared
     made = plan.make_plan(params, detect=False, stale=False)
     assert set(made.to_run) == set(made.stages) and made.wall(1) >= made.wall(4) > 0
+
+
+def test_a_failing_dvc_status_is_said_and_every_stage_counted(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XSTILTS_ROOT", str(tmp_path))  # not a DVC repository: `dvc status` fails
+    assert plan.stale_stages(GRAPH) == list(GRAPH)
+    assert "xstilts plan: `dvc status` failed (" in capsys.readouterr().err

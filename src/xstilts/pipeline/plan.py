@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import statistics
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,8 +123,11 @@ def stale_stages(stages: dict[str, dict[str, Any]]) -> list[str]:
             ["dvc", "status", "--json"], cwd=repo_root(), capture_output=True, text=True, timeout=300, check=True
         ).stdout
         changed = {name.removeprefix("dvc.yaml:") for name in json.loads(out or "{}")}
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return list(stages)  # no DVC state to ask: everything runs
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        said = [line.strip() for line in (getattr(exc, "stderr", None) or str(exc)).splitlines() if line.strip()]
+        why = " ".join(said[:2]) if said else type(exc).__name__  # e.g. a running `dvc repro` holds the lock
+        print(f"xstilts plan: `dvc status` failed ({why}); counting every stage as to run.", file=sys.stderr)
+        return list(stages)
 
     def current(kind: str) -> str | None:
         path = repo_root() / fingerprint_path(kind)
